@@ -1,0 +1,117 @@
+"""The ``effnet`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """Names: a model is B{0-7}-G{group size}-{BN|GN|LN|GN_PN|LN_PN} (e.g. B0-G16-LN_PN);
+a case is one of the paper's 30 training configurations (`effnet cases` lists them)."""
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError) as error:
+        print(f"effnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="effnet", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="EfficientNet with group convolutions, batch-independent normalisation and "
+                    "reduced-resolution training (Masters et al., 2021) on TensorFlow 2 + Keras 3.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    cases = sub.add_parser("cases", help="list the paper's 30 training cases",
+                           description="List the paper's training cases with their batch layout.")
+    cases.add_argument("--config-path", help="a configs.yml of your own (default: the paper's)")
+    cases.add_argument("--format", choices=("table", "csv"), default="table")
+    cases.set_defaults(func=_cases)
+
+    model = sub.add_parser(
+        "model", help="per-block summary of a model or case",
+        description="Build a model and print, per block: stride, in/out channels, expansion, "
+                    "groups of the spatial conv, residual, output size and trainable parameters.",
+        epilog=EPILOG)
+    model.add_argument("name", metavar="NAME|CASE", help="model name (B0-G16-LN_PN) or case name")
+    model.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
+    model.add_argument("--num-classes", type=int, help="classifier size (default 1000)")
+    model.add_argument("--format", choices=("table", "csv"), default="table")
+    model.set_defaults(func=_model)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="regenerate the tables and figures into figures/",
+        description="The main job: regenerate the kit's tables and figures.")
+    reproduce.add_argument("--output-dir", default="figures", help="where results go (default figures/)")
+    reproduce.set_defaults(func=_reproduce)
+    return parser
+
+
+def _cases(args):
+    from .cases import load_cases
+
+    table = _frame([dict(case=c.name, model=c.model, image_size=c.image_size,
+                         micro_batch=c.micro_batch_size, replicas=c.replicas,
+                         stages=c.pipeline_stages, grad_accum=c.gradient_accumulation_count,
+                         global_batch=c.global_batch_size, precision=c.precision,
+                         splits=",".join(c.pipeline_splits))
+                    for c in load_cases(args.config_path)])
+    _print(table, args.format)
+
+
+def _model(args):
+    _quiet_backend()
+    from .efficientnet import build_model, resolve_spec
+    from .model_summary import block_summary, count_weights, skip_statistics
+
+    overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
+    spec = resolve_spec(args.name, **overrides)
+    if args.image_size is not None:
+        spec = spec.replace(resolution=args.image_size)
+    model = build_model(spec)
+    table = block_summary(model, spec)
+    _print(table, args.format)
+    if args.format == "table":
+        skips = skip_statistics(spec)
+        print(f"\n{spec.name} at {spec.resolution}px: {count_weights(model.trainable_weights):,} "
+              f"trainable and {count_weights(model.non_trainable_weights):,} non-trainable "
+              f"parameters; {skips['blocks']} blocks, {skips['with_skip']} with a residual "
+              f"(skip ratio {skips['skip_ratio']:.2f}).")
+
+
+def _reproduce(args):
+    _quiet_backend()
+    from .reproduce import reproduce
+
+    for path in reproduce(args.output_dir):
+        print(f"wrote {path}")
+
+
+def _frame(rows):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def _print(table, fmt):
+    if fmt == "csv":
+        print(table.to_csv(index=False), end="")
+    else:
+        print(table.to_string(index=False))
+
+
+def _quiet_backend():
+    # TensorFlow's start-up banners bury the answer of a short command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The main job (``make reproduce``): regenerate the kit's tables into ``figures/``.
+
+So far it writes the model table: trainable parameters of each size and variant,
+counted on the built Keras model, next to ``keras.applications`` built in the same
+run for the standard G1-BN network, and the residual statistics. Later stages of
+the kit add the FLOPs tables, the figures and the notebooks.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .spec import PRESETS, EfficientNetSpec
+
+VARIANTS = ("G1-BN", "G1-GN", "G16-GN", "G16-LN_PN")
+
+
+def model_table(sizes=tuple(PRESETS), variants=VARIANTS, progress=True) -> pd.DataFrame:
+    """Trainable parameters per size and variant, with the keras.applications count for G1-BN."""
+    import keras
+
+    from .efficientnet import build_model
+    from .model_summary import count_weights, skip_statistics
+
+    rows = []
+    jobs = [(size, variant) for size in sizes for variant in variants]
+    for size, variant in tqdm(jobs, desc="model table", disable=not progress):
+        spec = EfficientNetSpec.from_name(f"{size}-{variant}")
+        model = build_model(spec)
+        row = dict(model=spec.name, size=size, variant=variant, resolution=spec.resolution,
+                   expansion=spec.expand_ratio,
+                   trainable_params_measured=count_weights(model.trainable_weights),
+                   keras_applications_params_measured=None, **skip_statistics(spec))
+        if variant == "G1-BN":
+            reference = getattr(keras.applications, f"EfficientNet{size}")(weights=None)
+            row["keras_applications_params_measured"] = count_weights(reference.trainable_weights)
+            del reference
+        rows.append(row)
+        del model
+        keras.backend.clear_session()
+    return pd.DataFrame(rows)
+
+
+def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = model_table(sizes, progress=progress)
+    return [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
+            write_atomic(out / "model_table.md", table.to_markdown(index=False) + "\n")]
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
