@@ -42,7 +42,10 @@ def model_table(sizes=tuple(PRESETS), variants=VARIANTS, progress=True) -> pd.Da
         rows.append(row)
         del model
         keras.backend.clear_session()
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table["keras_applications_params_measured"] = table["keras_applications_params_measured"].astype("Int64")
+    table["skip_ratio"] = table["skip_ratio"].round(3)
+    return table
 
 
 def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
@@ -50,7 +53,13 @@ def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list
     out.mkdir(parents=True, exist_ok=True)
     table = model_table(sizes, progress=progress)
     return [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
-            write_atomic(out / "model_table.md", table.to_markdown(index=False) + "\n")]
+            write_atomic(out / "model_table.md", markdown(table))]
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A Markdown table with blanks, not "nan", where a value does not apply."""
+    shown = table.astype(object).where(table.notna(), "")
+    return shown.to_markdown(index=False) + "\n"
 
 
 def write_atomic(path: Path, text: str) -> Path:

@@ -1,0 +1,54 @@
+import pytest
+
+from effnet_lib.cli import main
+from effnet_lib.reproduce import reproduce
+
+
+def test_cases_lists_all_thirty(capsys):
+    assert main(["cases", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("case,model,image_size") and len(lines) == 31
+
+
+def test_model_prints_a_per_block_summary(capsys):
+    assert main(["model", "B0-G16-LN_PN", "--image-size", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "block1a" in out and "block7a" in out and "groups" in out
+    assert "B0-G16-LN_PN at 64px" in out and "16 blocks, 9 with a residual" in out
+
+
+def test_model_accepts_a_case(capsys):
+    assert main(["model", "B1-G16-GN-Half_16IPU_4x4", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("block,stage,kernel,stride,in,out,expansion,expanded,groups")
+    assert rows[-1].split(",")[0] == "predictions" and "block7b" in rows[-3]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["model", "B0-G16-LN_PM"], "Did you mean B0-G16-LN_PN"),
+    (["model", "B0", "--image-size", "-3"], "resolution=-3 is not valid"),
+    (["cases", "--config-path", "/nonexistent.yml"], "does not exist"),
+])
+def test_bad_input_exits_2_with_a_specific_message(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["cases"], ["model"], ["reproduce"]])
+def test_help_is_complete(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(command + ["--help"])
+    assert exit_.value.code == 0
+    assert "usage: effnet" in capsys.readouterr().out
+
+
+def test_reproduce_writes_the_model_table(tmp_path):
+    paths = reproduce(tmp_path, sizes=("B0",), progress=False)
+    assert sorted(p.name for p in paths) == ["model_table.csv", "model_table.md"]
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "model_table.csv")
+    bn = table[table.variant == "G1-BN"].iloc[0]
+    assert bn.trainable_params_measured == bn.keras_applications_params_measured == 5288548
+    assert set(table.model) == {"B0-G1-BN", "B0-G1-GN", "B0-G16-GN", "B0-G16-LN_PN"}
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
