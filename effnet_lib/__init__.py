@@ -1,14 +1,14 @@
 """effnet-kit: EfficientNet with group convolutions, batch-independent norms and
 reduced-resolution training (Masters et al., 2021), on TensorFlow 2 + Keras 3."""
 
-from .cases import CaseConfig, case_names, load_case, load_cases
+from .cases import CaseConfig, case_names, load_case, load_cases, resolve_spec
 from .spec import BlockConfig, EfficientNetSpec, conv_groups, round_filters, round_repeats
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BlockConfig", "CaseConfig", "EfficientNetSpec", "build_model", "case_names", "conv_groups",
-    "load_case", "load_cases", "resolve_spec", "round_filters", "round_repeats",
+    "load_case", "load_cases", "profile", "resolve_spec", "round_filters", "round_repeats",
     "transfer_keras_applications_weights",
 ]
 
@@ -16,9 +16,12 @@ __all__ = [
 def __getattr__(name):
     # Keras (and its backend) load only when a model is needed, so that spec and
     # case handling, and `effnet --help`, stay fast.
-    if name in ("build_model", "resolve_spec"):
-        from . import efficientnet
-        return getattr(efficientnet, name)
+    if name == "build_model":
+        from .efficientnet import build_model
+        return build_model
+    if name in ("profile", "Profile"):
+        from . import flops
+        return getattr(flops, name)
     if name == "transfer_keras_applications_weights":
         from .keras_weights import transfer_keras_applications_weights
         return transfer_keras_applications_weights

@@ -119,6 +119,19 @@ class CaseConfig:
         return dataclasses.replace(self, **overrides)
 
 
+def resolve_spec(spec_or_name, **overrides) -> EfficientNetSpec:
+    """An :class:`EfficientNetSpec` from a spec, a model name (``B0-G16-LN_PN``) or a case name."""
+    if isinstance(spec_or_name, EfficientNetSpec):
+        return spec_or_name.replace(**overrides) if overrides else spec_or_name
+    if not isinstance(spec_or_name, str):
+        raise TypeError(f"Expected an EfficientNetSpec, a model name or a case name, "
+                        f"got {type(spec_or_name).__name__}.")
+    looks_like_case = any(k in spec_or_name.lower() for k in ("native", "half", "ipu"))
+    if spec_or_name in case_names() or looks_like_case:  # load_case names the closest cases
+        return load_case(spec_or_name).model_spec().replace(**overrides)
+    return EfficientNetSpec.from_name(spec_or_name, **overrides)
+
+
 def validate_splits(spec: EfficientNetSpec, splits) -> None:
     """Pipeline splits must be block names of ``spec``, in increasing order."""
     names = spec.block_names()

@@ -47,6 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--format", choices=("table", "csv"), default="table")
     model.set_defaults(func=_model)
 
+    prof = sub.add_parser(
+        "profile", help="multiply-adds, parameters and activation memory, exactly",
+        description="Count multiply-adds (the paper's 'FLOPs'), parameters and activation memory "
+                    "from the architecture, per layer, block or stage. With --stages, the balance "
+                    "of a case's pipeline stages (or of --splits you choose).", epilog=EPILOG)
+    prof.add_argument("name", metavar="NAME|CASE", help="model name (B0-G16-LN_PN) or case name")
+    prof.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
+    prof.add_argument("--batch-size", type=int, help="images per pass (default 1, a case's micro-batch)")
+    prof.add_argument("--precision", help="16 or 32 bits per activation (default 32, a case's)")
+    prof.add_argument("--by", choices=("layer", "block", "stage"), default="stage")
+    prof.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    prof.add_argument("--stages", action="store_true", help="print the pipeline-stage balance")
+    prof.add_argument("--splits", nargs="+", metavar="BLOCK",
+                      help="pipeline splits for --stages (default: the case's), e.g. block3b")
+    prof.set_defaults(func=_profile)
+
     reproduce = sub.add_parser(
         "reproduce", help="regenerate the tables and figures into figures/",
         description="The main job: regenerate the kit's tables and figures.")
@@ -69,7 +85,8 @@ def _cases(args):
 
 def _model(args):
     _quiet_backend()
-    from .efficientnet import build_model, resolve_spec
+    from .cases import resolve_spec
+    from .efficientnet import build_model
     from .model_summary import block_summary, count_weights, skip_statistics
 
     overrides = {} if args.num_classes is None else {"num_classes": args.num_classes}
@@ -85,6 +102,35 @@ def _model(args):
               f"trainable and {count_weights(model.non_trainable_weights):,} non-trainable "
               f"parameters; {skips['blocks']} blocks, {skips['with_skip']} with a residual "
               f"(skip ratio {skips['skip_ratio']:.2f}).")
+
+
+def _profile(args):
+    from .cases import case_names, load_case
+    from .flops import profile, stage_balance, training_memory
+
+    case = load_case(args.name) if args.name in case_names() else None
+    batch = args.batch_size or (case.micro_batch_size if case else 1)
+    precision = args.precision or (case.precision if case else "32")
+    prof = profile(args.name, image_size=args.image_size, batch_size=batch, precision=precision)
+    if args.stages:
+        splits = args.splits or (case.pipeline_splits if case else None)
+        if not splits:
+            raise ValueError("--stages needs --splits BLOCK [BLOCK ...] for a model name "
+                             "(a case brings its own).")
+        table = stage_balance(prof, splits)
+    else:
+        table = prof.layers if args.by == "layer" else prof.by(args.by)
+    if args.format == "json":
+        print(table.to_json(orient="records", indent=1))
+        return
+    _print(table, args.format)
+    if args.format == "table":
+        memory = training_memory(prof)
+        print(f"\n{prof.spec.name} at {prof.image_size}px, batch {batch}, {precision}-bit activations:"
+              f" {prof.macs / batch / 1e9:.3f} G multiply-adds per image, {prof.params:,} conv/dense"
+              f" + {prof.norm_params:,} norm parameters, {prof.activation_bytes / 2**20:.1f} MiB of"
+              f" activations; training-step memory estimate {memory['total'] / 2**20:.0f} MiB"
+              f" (an estimate: see effnet_lib.flops.training_memory).")
 
 
 def _reproduce(args):

@@ -18,6 +18,7 @@ import keras
 from keras import layers, ops
 
 from .proxy_norm import ProxyNormActivation
+from .cases import resolve_spec
 from .spec import BlockConfig, EfficientNetSpec
 
 # He-style initialisation as in keras.applications and the reference: fan-out for
@@ -71,21 +72,6 @@ class ImageNormalization(keras.layers.Layer):
         return {**super().get_config(), "mean": self.initial_mean, "scale": self.initial_scale}
 
 
-def resolve_spec(spec_or_name, **overrides) -> EfficientNetSpec:
-    """An :class:`EfficientNetSpec` from a spec, a model name (``B0-G16-LN_PN``) or a case name."""
-    if isinstance(spec_or_name, EfficientNetSpec):
-        return spec_or_name.replace(**overrides) if overrides else spec_or_name
-    if not isinstance(spec_or_name, str):
-        raise TypeError(f"Expected an EfficientNetSpec, a model name or a case name, "
-                        f"got {type(spec_or_name).__name__}.")
-    from .cases import case_names, load_case  # cases import spec; avoid a cycle at import time
-
-    looks_like_case = any(k in spec_or_name.lower() for k in ("native", "half", "ipu"))
-    if spec_or_name in case_names() or looks_like_case:  # load_case names the closest cases
-        return load_case(spec_or_name).model_spec().replace(**overrides)
-    return EfficientNetSpec.from_name(spec_or_name, **overrides)
-
-
 def build_model(spec_or_name, image_size: int | None = None, num_classes: int | None = None,
                 classifier_activation: str | None = None, **overrides) -> keras.Model:
     """Build an EfficientNet.
@@ -125,6 +111,7 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
     outputs = layers.Dense(spec.num_classes, activation=classifier_activation,
                            kernel_initializer=DENSE_INIT, name="predictions")(x)
     model = keras.Model(inputs, outputs, name=_model_name(spec))
+    model.effnet_spec = spec  # lets the profiler and summaries read the architecture back
     return model
 
 

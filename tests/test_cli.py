@@ -34,7 +34,7 @@ def test_bad_input_exits_2_with_a_specific_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["cases"], ["model"], ["reproduce"]])
+@pytest.mark.parametrize("command", [[], ["cases"], ["model"], ["profile"], ["reproduce"]])
 def test_help_is_complete(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(command + ["--help"])
@@ -52,3 +52,25 @@ def test_reproduce_writes_the_model_table(tmp_path):
     assert bn.trainable_params_measured == bn.keras_applications_params_measured == 5288548
     assert set(table.model) == {"B0-G1-BN", "B0-G1-GN", "B0-G16-GN", "B0-G16-LN_PN"}
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary files left behind
+
+
+def test_profile_prints_stage_balance_for_a_case(capsys):
+    assert main(["profile", "B0-G16-LN_PN-Native_16IPU_2x8", "--stages", "--format", "csv"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("pipeline_stage,first_block") and len(rows) == 3
+    assert rows[2].split(",")[1] == "block3b"
+
+
+def test_profile_summary_and_json(capsys):
+    assert main(["profile", "B0-G1-GN"]) == 0
+    assert "0.386 G multiply-adds per image" in capsys.readouterr().out
+    assert main(["profile", "B0-G1-GN", "--by", "layer", "--format", "json"]) == 0
+    import json
+
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["layer"] == "stem_conv" and rows[-1]["layer"] == "predictions"
+
+
+def test_profile_stages_of_a_model_needs_splits(capsys):
+    assert main(["profile", "B0", "--stages"]) == 2
+    assert "--stages needs --splits" in capsys.readouterr().err
