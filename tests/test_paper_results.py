@@ -1,0 +1,27 @@
+from pathlib import Path
+
+import pandas as pd
+
+import effnet_lib as el
+from effnet_lib.spec import HALF_RESOLUTION, PRESETS
+
+RESULTS = Path(__file__).parents[1] / "data" / "paper_results.csv"
+
+
+def test_reported_numbers_carry_a_source_and_an_uncertainty():
+    table = pd.read_csv(RESULTS)
+    assert table.source.notna().all() and (table.source.str.len() > 20).all()
+    known = table.dropna(subset=["value"])
+    assert known.uncertainty.notna().all()
+    assert set(table.metric) == {"top1_accuracy", "multiply_adds", "ipu_pod16_train_throughput"}
+    assert len(table[table.metric == "top1_accuracy"]) == 6 * 6
+
+
+def test_training_resolutions_agree_with_the_spec_and_cases():
+    table = pd.read_csv(RESULTS)
+    for row in table.itertuples():
+        expected = HALF_RESOLUTION[row.size] if row.variant.endswith("Half") else PRESETS[row.size][2]
+        assert row.train_resolution == expected, row
+    for case in el.load_cases():
+        rows = table[(table["size"] == case.model[:2]) & (table.variant == case.name.split("_16IPU")[0][3:])]
+        assert len(rows) and (rows.train_resolution == case.image_size).all(), case.name
