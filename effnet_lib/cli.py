@@ -63,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pipeline splits for --stages (default: the case's), e.g. block3b")
     prof.set_defaults(func=_profile)
 
+    tables = sub.add_parser(
+        "tables", help="the paper's multiply-add/parameter tables and front-page figure",
+        description="Write to --output-dir: multiply-adds and parameters of B0-B5 x {G1-GN, "
+                    "G16-GN, G16-LN_PN} x {native, half}, computed here beside the paper's "
+                    "reported values (CSV, Markdown); residual statistics; and reported accuracy "
+                    "against computed multiply-adds (PNG).")
+    tables.add_argument("--output-dir", default="figures", help="where results go (default figures/)")
+    tables.set_defaults(func=_tables)
+
     reproduce = sub.add_parser(
         "reproduce", help="regenerate the tables and figures into figures/",
         description="The main job: regenerate the kit's tables and figures.")
@@ -131,6 +140,13 @@ def _profile(args):
               f" + {prof.norm_params:,} norm parameters, {prof.activation_bytes / 2**20:.1f} MiB of"
               f" activations; training-step memory estimate {memory['total'] / 2**20:.0f} MiB"
               f" (an estimate: see effnet_lib.flops.training_memory).")
+
+
+def _tables(args):
+    from .paper_tables import write_tables
+
+    for path in write_tables(args.output_dir):
+        print(f"wrote {path}")
 
 
 def _reproduce(args):

@@ -1,6 +1,7 @@
 """The main job (``make reproduce``): regenerate the kit's tables into ``figures/``.
 
-So far it writes the model table: trainable parameters of each size and variant,
+It writes the paper's multiply-add/parameter table (computed beside reported), the
+skip-connection table and the front-page-style figure (``paper_tables.py``), and the model table: trainable parameters of each size and variant,
 counted on the built Keras model, next to ``keras.applications`` built in the same
 run for the standard G1-BN network, and the residual statistics. Later stages of
 the kit add the FLOPs tables, the figures and the notebooks.
@@ -51,8 +52,10 @@ def model_table(sizes=tuple(PRESETS), variants=VARIANTS, progress=True) -> pd.Da
 def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from .paper_tables import write_tables
+
     table = model_table(sizes, progress=progress)
-    return [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
+    return write_tables(out) + [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
             write_atomic(out / "model_table.md", markdown(table))]
 
 

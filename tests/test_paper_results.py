@@ -25,3 +25,17 @@ def test_training_resolutions_agree_with_the_spec_and_cases():
     for case in el.load_cases():
         rows = table[(table["size"] == case.model[:2]) & (table.variant == case.name.split("_16IPU")[0][3:])]
         assert len(rows) and (rows.train_resolution == case.image_size).all(), case.name
+
+
+def test_tables_put_computed_beside_reported(tmp_path):
+    from effnet_lib.cli import main
+
+    assert main(["tables", "--output-dir", str(tmp_path)]) == 0
+    table = pd.read_csv(tmp_path / "flops_params.csv")
+    assert len(table) == 6 * 5
+    # Digitised from a figure (+-3%): the computed counts must land close, not exactly.
+    assert table.computed_over_reported.between(0.95, 1.05).all()
+    assert {"multiply_adds_G_computed", "multiply_adds_G_reported"} <= set(table.columns)
+    assert (tmp_path / "front_page.png").stat().st_size > 10_000
+    skips = pd.read_csv(tmp_path / "skip_connections.csv")
+    assert list(skips.model) == list(PRESETS) and (skips.with_skip + skips.without_skip == skips.blocks).all()
