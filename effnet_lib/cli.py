@@ -135,7 +135,7 @@ def _profile(args):
     _print(table, args.format)
     if args.format == "table":
         memory = training_memory(prof)
-        print(f"\n{prof.spec.name} at {prof.image_size}px, batch {batch}, {precision}-bit activations:"
+        print(f"\n{prof.spec.name} at {prof.image_size}px, batch {batch}, {prof.precision}-bit activations:"
               f" {prof.macs / batch / 1e9:.3f} G multiply-adds per image, {prof.params:,} conv/dense"
               f" + {prof.norm_params:,} norm parameters, {prof.activation_bytes / 2**20:.1f} MiB of"
               f" activations; training-step memory estimate {memory['total'] / 2**20:.0f} MiB"
