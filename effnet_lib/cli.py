@@ -63,6 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="pipeline splits for --stages (default: the case's), e.g. block3b")
     prof.set_defaults(func=_profile)
 
+    memory = sub.add_parser(
+        "memory", help="measure a training step's peak memory against the estimate",
+        description="Run real training steps (RMSprop with momentum, random images) in fresh "
+                    "processes at two batch sizes, measure the peak resident memory and compare "
+                    "it with the profiler's training-memory estimate: in total, and per extra "
+                    "image (which checks the activation model). CPU only: peak RSS.",
+        epilog=EPILOG)
+    memory.add_argument("name", metavar="NAME", nargs="?", default="B0-G1-GN",
+                        help="model name (default B0-G1-GN)")
+    memory.add_argument("--image-size", type=int, default=128, help="input size (default 128)")
+    memory.add_argument("--batch-sizes", default="8,32", help="two batch sizes (default 8,32)")
+    memory.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
+    memory.add_argument("--xla", action="store_true", help="compile the step with XLA")
+    memory.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    memory.set_defaults(func=_memory)
+
     tables = sub.add_parser(
         "tables", help="the paper's multiply-add/parameter tables and front-page figure",
         description="Write to --output-dir: multiply-adds and parameters of B0-B5 x {G1-GN, "
@@ -140,6 +156,36 @@ def _profile(args):
               f" + {prof.norm_params:,} norm parameters, {prof.activation_bytes / 2**20:.1f} MiB of"
               f" activations; training-step memory estimate {memory['total'] / 2**20:.0f} MiB"
               f" (an estimate: see effnet_lib.flops.training_memory).")
+
+
+def _memory(args):
+    import json
+
+    from .memory import validate_estimate
+
+    sizes = _int_list(args.batch_sizes, "--batch-sizes")
+    if len(sizes) != 2:
+        raise ValueError(f"--batch-sizes {args.batch_sizes!r}: give exactly two, e.g. 8,32.")
+    report = validate_estimate(args.name, args.image_size, sizes, steps=args.steps,
+                               jit_compile=args.xla,
+                               progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.format == "json":
+        print(json.dumps(report, indent=1))
+        return
+    _print(_frame(report["rows"]).round(3), args.format)
+    if args.format == "table":
+        per = report["per_image"]
+        print(f"\nPer extra image: measured {per['measured_mib']:.1f} MiB, estimated activations "
+              f"{per['estimate_mib']:.1f} MiB (ratio {per['ratio']:.2f}). Measured = peak RSS of "
+              f"the training process minus its RSS before the model was built (XLA "
+              f"{'on' if args.xla else 'off'}).")
+
+
+def _int_list(text, flag):
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} {text!r}: expected integers separated by commas, e.g. 8,32.") from None
 
 
 def _tables(args):

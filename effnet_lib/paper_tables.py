@@ -6,6 +6,7 @@ computed values come from the profiler. Every table labels which is which.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -15,14 +16,22 @@ from .model_summary import skip_statistics
 from .reproduce import markdown, write_atomic
 from .spec import HALF_RESOLUTION, PRESETS, EfficientNetSpec
 
+# The CSV lives in the repository's data/ (beside its README of sources), not in
+# the package; an installed copy of the kit is pointed at it with the variable.
+PAPER_RESULTS_VARIABLE = "EFFNET_PAPER_RESULTS"
 PAPER_RESULTS = Path(__file__).resolve().parents[1] / "data" / "paper_results.csv"
 SIZES = ("B0", "B1", "B2", "B3", "B4", "B5")
 VARIANTS = ("G1-GN", "G16-GN", "G16-LN_PN")
 
 
-def reported(path: Path = PAPER_RESULTS) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path} is missing: it holds the paper's reported numbers.")
+def reported(path: Path | str | None = None) -> pd.DataFrame:
+    """The paper's reported numbers: ``path``, else ``$EFFNET_PAPER_RESULTS``, else data/."""
+    path = Path(path or os.environ.get(PAPER_RESULTS_VARIABLE) or PAPER_RESULTS)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: it holds the paper's reported numbers. Run from a clone of "
+            f"effnet-kit (it is data/paper_results.csv there) or set {PAPER_RESULTS_VARIABLE} "
+            f"to that file.")
     return pd.read_csv(path)
 
 

@@ -34,7 +34,7 @@ def test_bad_input_exits_2_with_a_specific_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["cases"], ["model"], ["profile"], ["tables"], ["reproduce"]])
+@pytest.mark.parametrize("command", [[], ["cases"], ["model"], ["profile"], ["memory"], ["tables"], ["reproduce"]])
 def test_help_is_complete(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(command + ["--help"])

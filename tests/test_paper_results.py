@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 import effnet_lib as el
 from effnet_lib.spec import HALF_RESOLUTION, PRESETS
@@ -39,3 +40,16 @@ def test_tables_put_computed_beside_reported(tmp_path):
     assert (tmp_path / "front_page.png").stat().st_size > 10_000
     skips = pd.read_csv(tmp_path / "skip_connections.csv")
     assert list(skips.model) == list(PRESETS) and (skips.with_skip + skips.without_skip == skips.blocks).all()
+
+
+def test_reported_numbers_can_be_found_outside_a_clone(tmp_path, monkeypatch):
+    from effnet_lib import paper_tables
+
+    copy = tmp_path / "elsewhere.csv"
+    copy.write_text(RESULTS.read_text())
+    monkeypatch.setattr(paper_tables, "PAPER_RESULTS", tmp_path / "not_installed.csv")
+    monkeypatch.setenv("EFFNET_PAPER_RESULTS", str(copy))
+    assert len(paper_tables.reported()) == len(pd.read_csv(RESULTS))
+    monkeypatch.delenv("EFFNET_PAPER_RESULTS")
+    with pytest.raises(FileNotFoundError, match="set EFFNET_PAPER_RESULTS"):
+        paper_tables.reported()
