@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockConfig", "CaseConfig", "EfficientNetSpec", "build_model", "case_names", "conv_groups",
-    "load_case", "load_cases", "profile", "resolve_spec", "round_filters", "round_repeats",
+    "load_case", "load_cases", "make_dataset", "profile", "resolve_spec", "round_filters", "round_repeats",
     "transfer_keras_applications_weights",
 ]
 
@@ -22,6 +22,9 @@ def __getattr__(name):
     if name in ("profile", "Profile"):
         from . import flops
         return getattr(flops, name)
+    if name == "make_dataset":
+        from .data import make_dataset
+        return make_dataset
     if name == "transfer_keras_applications_weights":
         from .keras_weights import transfer_keras_applications_weights
         return transfer_keras_applications_weights

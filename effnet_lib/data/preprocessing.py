@@ -1,0 +1,117 @@
+"""The paper's image preprocessing, one encoded image at a time, in TensorFlow ops.
+
+Training: a random distorted bounding-box crop (the object covers at least 10%
+of it, aspect ratio 0.75-1.33, 5-100% of the image's area), a horizontal flip,
+and a resize to S x S. Validation: the centre crop that "resize the short side to
+S * 256/224, then crop S x S" keeps, resized to S. Only the crop window of a JPEG
+is decoded (``decode_and_crop_jpeg``), which is why both paths pick their window
+from the encoded image's shape first.
+
+Images leave as uint8 in [0, 255]: the model normalises them itself
+(:class:`effnet_lib.efficientnet.ImageNormalization`). Randomness is stateless
+and comes from a per-image ``seed`` (a pair of int64), so that a pipeline with a
+seed gives the same images on every run.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+CROP_RATIO = 224 / 256  # validation keeps this fraction of the short side
+MIN_OBJECT_COVERED = 0.1
+ASPECT_RATIO_RANGE = (0.75, 4 / 3)
+AREA_RANGE = (0.05, 1.0)
+WHOLE_IMAGE = tf.constant([[[0.0, 0.0, 1.0, 1.0]]])  # [ymin, xmin, ymax, xmax], one box
+
+
+def image_shape(encoded: tf.Tensor) -> tf.Tensor:
+    """Height, width (and channels) of an encoded JPEG or PNG without decoding its pixels."""
+    def png_shape():
+        # A PNG's IHDR chunk holds width then height as big-endian uint32 at bytes 16-24.
+        header = tf.io.decode_raw(tf.strings.substr(encoded, 16, 8), tf.uint8)
+        big_endian = tf.cast(header, tf.int32) * tf.constant([1 << 24, 1 << 16, 1 << 8, 1] * 2)
+        width = tf.reduce_sum(big_endian[:4])
+        height = tf.reduce_sum(big_endian[4:])
+        return tf.stack([height, width, 3])
+
+    return tf.cond(tf.io.is_jpeg(encoded), lambda: tf.image.extract_jpeg_shape(encoded), png_shape)
+
+
+def is_complete_image(encoded: tf.Tensor) -> tf.Tensor:
+    """Whether the bytes look like a whole JPEG or PNG (start and end markers present).
+
+    Catches truncated downloads and files that are not images at all, cheaply, in
+    the graph, so that the pipeline can name the file or skip it.
+    """
+    tail = tf.io.decode_raw(tf.strings.substr(encoded, tf.maximum(tf.strings.length(encoded) - 1024, 0),
+                                              1024), tf.uint8)
+    tail = tf.cast(tail, tf.int32)
+
+    def contains(pattern):
+        n = len(pattern)
+        length = tf.shape(tail)[0] - n + 1
+        hits = tf.ones(tf.maximum(length, 0), tf.bool)
+        for offset, byte in enumerate(pattern):
+            hits = hits & tf.equal(tail[offset:offset + tf.maximum(length, 0)], byte)
+        return tf.reduce_any(hits)
+
+    png_signature = tf.equal(tf.strings.substr(encoded, 0, 8), b"\x89PNG\r\n\x1a\n")
+    jpeg_done = tf.io.is_jpeg(encoded) & contains((0xFF, 0xD9))  # the end-of-image marker
+    png_done = png_signature & contains(tuple(b"IEND"))
+    return jpeg_done | png_done
+
+
+def _decode_window(encoded, offset_height, offset_width, height, width):
+    def jpeg():
+        window = tf.stack([offset_height, offset_width, height, width])
+        return tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+
+    def other():
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        return tf.image.crop_to_bounding_box(image, offset_height, offset_width, height, width)
+
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+
+
+def _resize_uint8(image, size):
+    resized = tf.image.resize(image, [size, size], method="bilinear", antialias=False)
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def preprocess_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor,
+                     bbox: tf.Tensor | None = None) -> tf.Tensor:
+    """Random distorted crop + flip + resize: ``uint8 [S, S, 3]``.
+
+    Args:
+        encoded: the JPEG or PNG bytes.
+        image_size: output height and width S.
+        seed: int64 pair; the same seed gives the same crop and flip.
+        bbox: object boxes ``[1, N, 4]`` (ImageNet's TFRecords carry them); the
+            whole image when absent.
+    """
+    shape = image_shape(encoded)
+    boxes = WHOLE_IMAGE if bbox is None else bbox
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        shape, bounding_boxes=boxes, seed=crop_seed, min_object_covered=MIN_OBJECT_COVERED,
+        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=AREA_RANGE, max_attempts=10,
+        use_image_if_no_bounding_boxes=True)
+    image = _decode_window(encoded, begin[0], begin[1], size[0], size[1])
+    image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+    return _resize_uint8(image, image_size)
+
+
+def preprocess_valid(encoded: tf.Tensor, image_size: int, crop_ratio: float = CROP_RATIO) -> tf.Tensor:
+    """Centre crop of ``crop_ratio`` x the short side, resized: ``uint8 [S, S, 3]``.
+
+    Equal (up to interpolation) to resizing the short side to S / crop_ratio and
+    cropping the centre S x S, but decodes and resizes fewer pixels.
+    """
+    if not 0 < crop_ratio <= 1:
+        raise ValueError(f"crop_ratio={crop_ratio!r}: it must be in (0, 1]; the paper's is 224/256.")
+    shape = image_shape(encoded)
+    height, width = shape[0], shape[1]
+    side = tf.cast(tf.round(tf.cast(tf.minimum(height, width), tf.float32) * crop_ratio), tf.int32)
+    side = tf.maximum(side, 1)
+    image = _decode_window(encoded, (height - side) // 2, (width - side) // 2, side, side)
+    return _resize_uint8(image, image_size)
