@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     memory.set_defaults(func=_memory)
 
     _add_data_commands(sub)
+    _add_training_commands(sub)
 
     tables = sub.add_parser(
         "tables", help="the paper's multiply-add/parameter tables and front-page figure",
@@ -297,6 +298,141 @@ def _data_bench(args):
     if "ratio" in result:
         print(f"  bare decode        {result['bare_decode_images_per_s']:9.0f} images/s")
         print(f"  ratio              {result['ratio']:9.2f}  (pipeline / bare decode)")
+
+
+def _bool(text):
+    lowered = str(text).lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r}: expected true or false")
+
+
+# The IPU kit's flag names, mapped to CaseConfig fields.
+CASE_FLAGS = {
+    "batch_size": "micro_batch_size", "gradient_accumulation_count": "gradient_accumulation_count",
+    "replicas": "replicas", "epochs": "epochs", "image_size": "image_size", "precision": "precision",
+    "base_learning_rate_exponent": "base_learning_rate_exponent", "lr_schedule": "lr_schedule",
+    "label_smoothing": "label_smoothing", "weight_decay": "weight_decay",
+    "warmup_epochs": "warmup_epochs", "mixup_alpha": "mixup_alpha", "cutmix_lambda": "cutmix_lambda",
+}
+
+
+def _add_training_commands(sub):
+    train = sub.add_parser(
+        "train", help="train a case (the paper's recipe), resumable; validates at the end",
+        description="Train one of the paper's cases, or a case with the IPU kit's flags overridden, "
+                    "on any data source. Re-running the same command resumes after the last "
+                    "complete epoch.", epilog=DATA_SOURCES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--config", required=True, metavar="CASE", help="a case name (effnet cases)")
+    train.add_argument("--config-path", help="a configs.yml of your own")
+    train.add_argument("--data", default="shapes", help="data source (default shapes)")
+    train.add_argument("--checkpoint-dir", help="run folder (default runs/CASE)")
+    train.add_argument("--batch-size", type=int, help="micro-batch size")
+    train.add_argument("--gradient-accumulation-count", type=int)
+    train.add_argument("--replicas", type=int)
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--image-size", type=int)
+    train.add_argument("--precision", choices=("32.32", "16.32", "16.16", "bf16"))
+    train.add_argument("--base-learning-rate-exponent", type=float)
+    train.add_argument("--lr-schedule", choices=("exponential", "cosine", "constant"))
+    train.add_argument("--warmup-epochs", type=float)
+    train.add_argument("--label-smoothing", type=float)
+    train.add_argument("--weight-decay", type=float)
+    train.add_argument("--l2-regularization", type=float, default=0.0)
+    train.add_argument("--mixup-alpha", type=float)
+    train.add_argument("--cutmix-lambda", type=float)
+    train.add_argument("--logs-per-epoch", default="1", help="host events per epoch: 2, 1/2, 0 ...")
+    train.add_argument("--synthetic-data", choices=("host", "device", "cpu", "ipu"),
+                       help="random images: made by tf.data (host|cpu) or in the step (device|ipu)")
+    train.add_argument("--training", type=_bool, default=True)
+    train.add_argument("--validation", type=_bool, default=True)
+    train.add_argument("--width-coefficient", type=float, help="scale the model's width (small runs)")
+    train.add_argument("--depth-coefficient", type=float, help="scale the model's depth (small runs)")
+    train.add_argument("--max-updates-per-epoch", type=int, help="cap an epoch (quick runs)")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(func=_train)
+
+    valid = sub.add_parser(
+        "validate", help="top-1/top-5/loss of a checkpoint, over test resolutions",
+        description="Validate a checkpoint (or a run folder's newest) at one or several test "
+                    "resolutions; a sweep is the FixRes curve.")
+    valid.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
+    valid.add_argument("--image-sizes", help="e.g. 128,160,224 (default: the training size)")
+    valid.add_argument("--data", help="data source (default: the one it was trained on)")
+    valid.add_argument("--output", help="CSV to write the table to")
+    valid.set_defaults(func=_validate)
+
+    tune = sub.add_parser(
+        "finetune", help="the paper's resolution fine-tuning step",
+        description="Fine-tune a checkpoint's last layers at the test resolution with the "
+                    "validation preprocessing and a cosine schedule (2 epochs by default).")
+    tune.add_argument("--init-path", required=True, help="checkpoint (e.g. RUN/average) or run folder")
+    tune.add_argument("--image-size", type=int, required=True)
+    tune.add_argument("--variable-filter", nargs="*", default=["Top"],
+                      help="train variables matching these names (default Top; e.g. Top block7 block6)")
+    tune.add_argument("--train-with-valid-preprocessing", type=_bool, default=True)
+    tune.add_argument("--epochs", type=int, default=2)
+    tune.add_argument("--batch-size", type=int, default=64)
+    tune.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine")
+    tune.add_argument("--base-learning-rate-exponent", type=float, default=-11)
+    tune.add_argument("--data", help="data source (default: the one it was trained on)")
+    tune.add_argument("--checkpoint-dir", help="where to save (default RUN/finetune-SIZE)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.set_defaults(func=_finetune)
+
+
+def _train(args):
+    _quiet_backend()
+    from .cases import load_case
+    from .train import train
+
+    case = load_case(args.config, args.config_path)
+    overrides = {field: getattr(args, flag) for flag, field in CASE_FLAGS.items()
+                 if getattr(args, flag) is not None}
+    case = case.replace(**overrides) if overrides else case
+    data = args.data
+    if args.synthetic_data:
+        data = "synthetic-host" if args.synthetic_data in ("host", "cpu") else "synthetic-device"
+    model_overrides = {k: getattr(args, k) for k in ("width_coefficient", "depth_coefficient")
+                       if getattr(args, k) is not None}
+    result = train(case, data=data, run_dir=args.checkpoint_dir, logs_per_epoch=args.logs_per_epoch,
+                   training=args.training, validation=args.validation,
+                   l2_regularization=args.l2_regularization, seed=args.seed,
+                   model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch)
+    if result.validation:
+        v = result.validation
+        print(f"validation at {v['image_size']}px: top-1 {v['top1']:.4f}, top-5 {v['top5']:.4f}, "
+              f"loss {v['loss']:.4f}" + (f"; weight average top-1 {v['average']['top1']:.4f}"
+                                         if "average" in v else ""))
+    print(f"run folder: {result.run_dir} (epoch {result.epochs_done}, {result.updates} weight updates)")
+    return 1 if result.stopped else 0
+
+
+def _validate(args):
+    _quiet_backend()
+    from .train import validate
+
+    sizes = _int_list(args.image_sizes, "--image-sizes") if args.image_sizes else None
+    rows = validate(args.checkpoint, data=args.data, image_sizes=sizes)
+    table = _frame(rows)
+    if args.output:
+        from .reproduce import write_atomic
+
+        write_atomic(args.output, table.to_csv(index=False))
+        print(f"wrote {args.output}")
+
+
+def _finetune(args):
+    _quiet_backend()
+    from .finetune import finetune
+
+    finetune(args.init_path, args.image_size, data=args.data, run_dir=args.checkpoint_dir,
+             variable_filter=args.variable_filter,
+             train_with_valid_preprocessing=args.train_with_valid_preprocessing, epochs=args.epochs,
+             batch_size=args.batch_size, lr_schedule=args.lr_schedule,
+             base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed)
 
 
 def _tables(args):

@@ -1,0 +1,204 @@
+"""The training engine: host events, the recipe, checkpoints, resume, NaN, fine-tuning."""
+
+import json
+import math
+from fractions import Fraction
+
+import keras
+import numpy as np
+import pytest
+
+from effnet_lib import checkpoints, load_case, recipe
+from effnet_lib.cli import main
+from effnet_lib.data.shapes import make_shapes
+from effnet_lib.finetune import matches, modulo_32_warning, set_trainable
+from effnet_lib.host_events import host_events
+from effnet_lib.train import _RunLog, fold_replicas, train, validate
+
+TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return make_shapes(tmp_path_factory.mktemp("d") / "shapes", image_size=48, train=96,
+                       validation=32, classes=4, seed=1, progress=False)
+
+
+def small_case(**overrides):
+    fields = dict(micro_batch_size=8, gradient_accumulation_count=2, replicas=1, pipeline_stages=1,
+                  pipeline_splits=(), image_size=32, epochs=1, warmup_epochs=0, precision="32.32",
+                  mixup_alpha=0.0, cutmix_lambda=None)
+    fields.update(overrides)
+    return load_case("B0-G16-GN-Native_16IPU_2x8").replace(**fields)
+
+
+# The IPU kit's worked examples: CIFAR-10 (50,000 images), micro-batch 8, accumulation 8:
+# 781 weight updates an epoch (= 11 x 71).
+@pytest.mark.parametrize("logs, epochs, per_execution, executions, warns", [
+    ("1", 6, 781, 6, False),
+    ("2", 6, 781, 6, True),        # 781 is odd: one log an epoch
+    ("10", 6, 71, 66, True),       # closest divisor: 11 logs an epoch
+    ("1/2", 6, 1562, 3, False),
+    ("1/3", 6, 2343, 2, False),
+    ("0", 6, 4686, 1, True),
+])
+def test_logs_per_epoch_follows_the_ipu_kits_examples(logs, epochs, per_execution, executions, warns):
+    events = host_events(logs, 50_000 // 64, epochs)
+    assert (events.steps_per_execution, events.executions) == (per_execution, executions)
+    assert bool(events.warnings) == warns
+
+
+def test_logs_per_epoch_with_this_kits_numbers():
+    # shapes' 10,000 training images in global batches of 64: 156 updates (= 12 x 13).
+    events = host_events("10", 10_000 // 64, 3)
+    assert events.logs_per_epoch == Fraction(12) and events.steps_per_execution == 13
+    assert host_events("4", 156, 3).warnings == ()
+    with pytest.raises(ValueError, match="not possible to log 2 epochs at a time for 5 epochs"):
+        host_events("1/2", 781, 5)
+    for bad in ("2/3", "-1", "x", "3/2"):
+        with pytest.raises(ValueError, match="logs_per_epoch"):
+            host_events(bad, 781, 6)
+
+
+def test_replicas_fold_into_accumulation_keeping_the_global_batch():
+    case = load_case("B0-G16-LN_PN-Half_16IPU_2x8")
+    used, accumulation, notes = fold_replicas(case, 1)
+    assert used == 1 and case.micro_batch_size * accumulation * used == case.global_batch_size == 768
+    assert any("pipeline stages have no TF/Keras counterpart" in n for n in notes)
+    with pytest.raises(ValueError, match="cannot be folded"):
+        fold_replicas(case, 3)
+
+
+def _one_update(optimizer_factory, decay_kind):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
+    if decay_kind == "l2":
+        recipe.add_l2_regularization(model, 0.1)
+        optimizer = optimizer_factory(0.0)
+    else:
+        optimizer = optimizer_factory(0.1)
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    return model.get_weights()[0]
+
+
+def test_weight_decay_and_l2_agree_for_sgd_but_not_rmsprop():
+    sgd = lambda wd: keras.optimizers.SGD(0.1, weight_decay=wd or None)  # noqa: E731
+    rms = lambda wd: keras.optimizers.RMSprop(0.1, momentum=0.9, weight_decay=wd or None)  # noqa: E731
+    assert np.allclose(_one_update(sgd, "wd"), _one_update(sgd, "l2"), atol=1e-6)
+    assert not np.allclose(_one_update(rms, "wd"), _one_update(rms, "l2"), atol=1e-3)
+
+
+def test_norm_parameters_take_no_decay():
+    from effnet_lib import build_model
+
+    model = build_model("B0-G16-LN_PN", image_size=32, num_classes=4, **TINY)
+    decayed = [v.path for v in model.trainable_weights if recipe.decays(v)]
+    kept = [v.path for v in model.trainable_weights if not recipe.decays(v)]
+    assert decayed and all("kernel" in p or "bias" in p for p in decayed)
+    assert any("proxy_gamma" in p for p in kept) and any(p.endswith("gamma") for p in kept)
+
+
+def test_schedules():
+    lr = recipe.schedule("exponential", 1.0, updates_per_epoch=10, epochs=10, warmup_epochs=2)
+    values = [float(lr(step)) for step in (0, 9, 19, 23, 24, 48)]
+    assert values[0] == pytest.approx(0.05) and values[2] == pytest.approx(1.0)
+    assert values[3] == pytest.approx(1.0) and values[4] == pytest.approx(0.97)  # 2.4 epochs
+    assert values[5] == pytest.approx(0.97 ** 2)
+    cosine = recipe.schedule("cosine", 2.0, updates_per_epoch=10, epochs=2)
+    assert float(cosine(0)) == pytest.approx(2.0) and float(cosine(10)) == pytest.approx(1.0)
+    assert float(cosine(20)) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="accepted exponential"):
+        recipe.schedule("step", 1.0, 10, 1)
+
+
+def test_training_resumes_after_the_last_complete_epoch(shapes, tmp_path, capsys):
+    run = tmp_path / "run"
+    kwargs = dict(data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY, progress=False,
+                  validation=False)
+    first = train(small_case(epochs=1), **kwargs)
+    assert first.epochs_done == 1 and first.updates == 6  # 96 images / (8 x 2)
+    # A kill while writing the next checkpoint leaves a partial folder: ignored and removed.
+    (run / "epoch-0002.partial").mkdir()
+    second = train(small_case(epochs=2), **kwargs)
+    assert second.resumed_from == 1 and second.epochs_done == 2 and second.updates == 12
+    assert "resuming" in capsys.readouterr().out
+    assert not (run / "epoch-0002.partial").exists()
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["updates"] for r in lines] == [6, 12]
+    assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
+    assert (run / "average" / "model.weights.h5").is_file() and any((run / "tensorboard").iterdir())
+    # The schedule continued: epoch 2's learning rate is the decayed one of update 12, not update 6.
+    assert lines[1]["learning_rate"] < lines[0]["learning_rate"] or math.isclose(
+        lines[1]["learning_rate"], lines[0]["learning_rate"])
+    with pytest.raises(ValueError, match="different"):
+        train(small_case(epochs=3, image_size=40), **kwargs)
+
+
+def test_a_failed_checkpoint_write_keeps_the_previous_one(shapes, tmp_path, monkeypatch):
+    from effnet_lib import build_model
+
+    model = build_model("B0-G1-GN", image_size=32, num_classes=4, **TINY)
+    good = checkpoints.write(tmp_path / "epoch-0001", model, dict(epoch=1))
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(model, "save_weights", crash)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoints.write(tmp_path / "epoch-0002", model, dict(epoch=2))
+    assert checkpoints.latest(tmp_path) == good and (good / "model.weights.h5").is_file()
+
+
+def test_a_nan_loss_stops_with_a_clear_message(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    log = _RunLog(tmp_path, {}, 1, 1, 0.97, True, print)
+    log.set_model(model)
+    log.on_train_batch_end(0, {"loss": float("nan")})
+    assert model.stop_training and "the loss became nan" in log.stopped
+    log.on_epoch_end(0, {"loss": float("nan")})
+    assert checkpoints.latest(tmp_path) is None  # nothing written after a NaN
+
+
+def test_validate_and_finetune(shapes, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(small_case(epochs=1), data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY,
+          progress=False, validation=False)
+    rows = validate(run, image_sizes=[32, 48])
+    assert [r["image_size"] for r in rows] == [32, 48] and all(0 <= r["top1"] <= 1 for r in rows)
+    out = tmp_path / "sweep.csv"
+    assert main(["validate", "--checkpoint", str(run), "--image-sizes", "32,40", "--output", str(out)]) == 0
+    assert out.read_text().startswith("image_size,top1,top5,loss")
+    assert main(["finetune", "--init-path", str(run / "average"), "--image-size", "48", "--epochs", "1",
+                 "--batch-size", "16", "--checkpoint-dir", str(tmp_path / "ft")]) == 0
+    printed = capsys.readouterr().out
+    assert "fine-tuning 5 of" in printed and "% 32" in printed
+    result = json.loads((tmp_path / "ft" / "validation.json").read_text())
+    assert result["image_size"] == 48 and result["trained_at"] == 32
+    assert validate(tmp_path / "ft")[0]["image_size"] == 48  # a fine-tuned checkpoint validates
+
+
+def test_variable_filter_and_the_modulo_32_rule():
+    from effnet_lib import build_model
+
+    model = build_model("B0-G16-GN", image_size=32, num_classes=4, **TINY)
+    top, total = set_trainable(model, ["Top"])
+    assert 0 < top < total and all(matches(v.path, ["Top"]) for v in model.trainable_weights)
+    more, _ = set_trainable(model, ["Top", "block7"])
+    assert more > top
+    with pytest.raises(ValueError, match="matches no variable"):
+        set_trainable(model, ["block9"])
+    assert modulo_32_warning(160, 224) is None and "% 32" in modulo_32_warning(160, 240)
+
+
+def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
+    assert main(["train", "--config", "B0-G16-GN-Native_16IPU_2x8", "--synthetic-data", "device",
+                 "--batch-size", "4", "--gradient-accumulation-count", "1", "--replicas", "1",
+                 "--epochs", "1", "--image-size", "32", "--width-coefficient", "0.25",
+                 "--depth-coefficient", "0.25", "--max-updates-per-epoch", "2", "--precision", "32.32",
+                 "--validation", "false", "--checkpoint-dir", str(tmp_path / "r")]) == 0
+    printed = capsys.readouterr().out
+    assert "2 weight updates" in printed and "pipeline stages have no TF/Keras counterpart" in printed
