@@ -51,6 +51,7 @@ class TrainResult:
     history: list
     validation: dict | None
     stopped: str | None = None
+    model: object = None  # the trained keras.Model (latest weights)
 
 
 def strategy_for(replicas: int):
@@ -185,18 +186,17 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         model_overrides: spec fields for small experiments (``width_coefficient=0.5``).
         max_updates_per_epoch: cap an epoch's weight updates (quick runs on big data).
     """
-    import tensorflow as tf
-
-    from .data import make_dataset
-    from .efficientnet import build_model
-
     case = load_case(case) if isinstance(case, str) else case
     epochs = int(epochs if epochs is not None else round(case.epochs))
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r}: it must be >= 1.")
     run_dir = Path(run_dir or Path("runs") / case.name)
-    keras.utils.set_random_seed(seed)
+    # A multi-worker strategy must exist before TensorFlow runs anything else.
     strategy = strategy_for(case.replicas)
+    keras.utils.set_random_seed(seed)
+    from .data import make_dataset
+    from .efficientnet import build_model
+
     replicas, accumulation, notes = fold_replicas(case, strategy.num_replicas_in_sync)
     for note in notes:
         say(note)
@@ -205,11 +205,17 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
 
     mixing = dict(mixup_alpha=case.mixup_alpha, cutmix_lambda=case.cutmix_lambda or 1.0,
                   label_smoothing=case.label_smoothing)
-    shard = None
-    if os.environ.get("TF_CONFIG"):
-        shard = (strategy.cluster_resolver.cluster_spec().num_tasks("worker"), strategy.cluster_resolver.task_id)
+    # The data set is batched with the global micro-step batch; under a strategy,
+    # tf.distribute shards it across workers and splits batches across replicas.
     train_data = make_dataset(data, "train", case.image_size, micro_step_batch, repeat=True, seed=seed,
-                              shard=shard, progress=progress, **mixing)
+                              progress=progress, **mixing)
+    if strategy.num_replicas_in_sync > 1 or os.environ.get("TF_CONFIG"):
+        # Keras builds a distributed model by averaging one input batch across
+        # replicas (strategy.reduce), which cross-device ops do not all define for
+        # uint8: send float32 images.
+        import tensorflow as tf
+
+        train_data.dataset = train_data.dataset.map(lambda x, y: (tf.cast(x, tf.float32), y))
     soft = mixing["mixup_alpha"] > 0 or mixing["cutmix_lambda"] < 1 or mixing["label_smoothing"] > 0
     micro_steps = train_data.steps_per_epoch or 100  # synthetic data: 100 micro-steps an epoch
     updates_per_epoch = micro_steps // accumulation
@@ -280,9 +286,10 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         average_model = build_model(spec)
         average_model.load_weights(run_dir / checkpoints.AVERAGE / "model.weights.h5")
         log.average = [np.array(w) for w in average_model.get_weights()]
-    callbacks = [log, keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True)]
-    if chief:
-        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False))
+    callbacks = [log]
+    if chief:  # other workers train the same weights and write nothing
+        callbacks += [keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
+                      keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
     history = []
     initial_log = resumed_from * logs_per_checkpoint // epochs_per_checkpoint
     if training and initial_log < total_logs:
@@ -311,7 +318,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     done = checkpoints.latest(run_dir)
     done_meta = checkpoints.read_meta(done) if done else {}
     return TrainResult(str(run_dir), done_meta.get("epoch", 0), done_meta.get("updates", 0),
-                       resumed_from, history, result, log.stopped)
+                       resumed_from, history, result, log.stopped, core)
 
 
 def _check_same_run(saved: dict, meta: dict, run_dir) -> None:

@@ -250,7 +250,7 @@ def _folder_records(root, split):
 
 
 def _read_file(path, label):
-    return tf.io.read_file(path), tf.cast(label, tf.int64), WHOLE_IMAGE, path
+    return tf.io.read_file(path), tf.cast(label, tf.int64), tf.constant(WHOLE_IMAGE), path
 
 
 def _tfrecord_records(root, split, num_classes, label_offset, shuffle, seed, shard):
@@ -305,7 +305,7 @@ def _tfds_records(name, split, data_dir, download):
             f"there or pass tfds_data_dir. ({type(error).__name__}: {error})") from None
     names = builder.info.features["label"].names
     count = builder.info.splits[tfds_split].num_examples
-    records = dataset.map(lambda item: (item["image"], tf.cast(item["label"], tf.int64), WHOLE_IMAGE,
+    records = dataset.map(lambda item: (item["image"], tf.cast(item["label"], tf.int64), tf.constant(WHOLE_IMAGE),
                                         tf.constant(f"tfds:{name}")))
     return records, names, count
 

@@ -21,7 +21,9 @@ CROP_RATIO = 224 / 256  # validation keeps this fraction of the short side
 MIN_OBJECT_COVERED = 0.1
 ASPECT_RATIO_RANGE = (0.75, 4 / 3)
 AREA_RANGE = (0.05, 1.0)
-WHOLE_IMAGE = tf.constant([[[0.0, 0.0, 1.0, 1.0]]])  # [ymin, xmin, ymax, xmax], one box
+# [ymin, xmin, ymax, xmax], one box. A plain list: a tf.constant here would start
+# TensorFlow's runtime at import, before a multi-worker strategy can configure it.
+WHOLE_IMAGE = [[[0.0, 0.0, 1.0, 1.0]]]
 
 
 def image_shape(encoded: tf.Tensor) -> tf.Tensor:
@@ -90,7 +92,7 @@ def preprocess_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor,
             whole image when absent.
     """
     shape = image_shape(encoded)
-    boxes = WHOLE_IMAGE if bbox is None else bbox
+    boxes = tf.constant(WHOLE_IMAGE) if bbox is None else bbox
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=boxes, seed=crop_seed, min_object_covered=MIN_OBJECT_COVERED,
