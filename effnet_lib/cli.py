@@ -351,6 +351,8 @@ def _add_training_commands(sub):
     train.add_argument("--width-coefficient", type=float, help="scale the model's width (small runs)")
     train.add_argument("--depth-coefficient", type=float, help="scale the model's depth (small runs)")
     train.add_argument("--max-updates-per-epoch", type=int, help="cap an epoch (quick runs)")
+    train.add_argument("--skip-corrupt", action="store_true",
+                       help="skip unreadable images and report how many, instead of stopping")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(func=_train)
 
@@ -400,7 +402,8 @@ def _train(args):
     result = train(case, data=data, run_dir=args.checkpoint_dir, logs_per_epoch=args.logs_per_epoch,
                    training=args.training, validation=args.validation,
                    l2_regularization=args.l2_regularization, seed=args.seed,
-                   model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch)
+                   model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch,
+                   data_options={"skip_corrupt": True} if args.skip_corrupt else None)
     if result.validation:
         v = result.validation
         print(f"validation at {v['image_size']}px: top-1 {v['top1']:.4f}, top-5 {v['top5']:.4f}, "

@@ -104,8 +104,9 @@ class _RunLog(keras.callbacks.Callback):
     """Metrics to JSON lines, NaN guard, atomic checkpoints and the weight average."""
 
     def __init__(self, run_dir: Path, meta: dict, updates_per_log: int, logs_per_checkpoint: int,
-                 average_decay: float, write: bool, say, saved_model=None):
+                 average_decay: float, write: bool, say, saved_model=None, data=None):
         super().__init__()
+        self.data = data  # to report skipped corrupt images as they are counted
         self.saved_model = saved_model  # the model checkpoints hold, if not the one trained
         self.run_dir, self.meta, self.say = run_dir, meta, say
         self.updates_per_log = updates_per_log
@@ -134,6 +135,9 @@ class _RunLog(keras.callbacks.Callback):
         record = dict(log=log_index + 1, updates=updates, seconds=time.perf_counter() - self.started,
                       learning_rate=float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
                       **logs)
+        if self.data is not None and self.data.skipped():
+            record["skipped_corrupt_images"] = self.data.skipped()
+            self.say(f"skipped {self.data.skipped()} corrupt images so far")
         if self.write:
             with open(self.run_dir / "metrics.jsonl", "a") as out:
                 out.write(json.dumps(record) + "\n")
@@ -174,7 +178,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
           epochs: int | None = None, logs_per_epoch="1", training: bool = True,
           validation: bool = True, l2_regularization: float = 0.0, seed: int = 0,
           model_overrides: dict | None = None, max_updates_per_epoch: int | None = None,
-          progress: bool = True, say=print) -> TrainResult:
+          data_options: dict | None = None, progress: bool = True, say=print) -> TrainResult:
     """Train a case (or a case with overrides) on ``data``; resume if ``run_dir`` has a checkpoint.
 
     Args:
@@ -185,6 +189,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         logs_per_epoch: host events per epoch, as the IPU kit's flag (``"2"``, ``"1/2"``, ``0``).
         model_overrides: spec fields for small experiments (``width_coefficient=0.5``).
         max_updates_per_epoch: cap an epoch's weight updates (quick runs on big data).
+        data_options: more arguments of ``make_dataset`` for training (``crop_area_range``).
     """
     case = load_case(case) if isinstance(case, str) else case
     epochs = int(epochs if epochs is not None else round(case.epochs))
@@ -208,7 +213,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     # The data set is batched with the global micro-step batch; under a strategy,
     # tf.distribute shards it across workers and splits batches across replicas.
     train_data = make_dataset(data, "train", case.image_size, micro_step_batch, repeat=True, seed=seed,
-                              progress=progress, **mixing)
+                              progress=progress, **mixing, **(data_options or {}))
     if strategy.num_replicas_in_sync > 1 or os.environ.get("TF_CONFIG"):
         # Keras builds a distributed model by averaging one input batch across
         # replicas (strategy.reduce), which cross-device ops do not all define for
@@ -281,7 +286,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
 
     log = _RunLog(run_dir, meta, updates_per_log, logs_per_checkpoint, case.weight_avg_exp, chief, say,
-                  saved_model=core if core is not model else None)
+                  saved_model=core if core is not model else None, data=train_data)
     if newest is not None and (run_dir / checkpoints.AVERAGE / "model.weights.h5").is_file():
         average_model = build_model(spec)
         average_model.load_weights(run_dir / checkpoints.AVERAGE / "model.weights.h5")

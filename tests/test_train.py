@@ -234,3 +234,23 @@ def test_two_workers_end_with_identical_weights(shapes, tmp_path):
         np.testing.assert_array_equal(first[name], second[name])
     assert (tmp_path / "run0" / "epoch-0001").is_dir()  # the chief checkpoints
     assert not (tmp_path / "run1" / "epoch-0001").exists()  # the other worker does not
+
+
+def test_rmsprop_mean_squares_start_at_one_as_in_tensorflow_1():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    optimizer = recipe.rmsprop(0.01, rho=0.9)
+    model.compile(optimizer=optimizer, loss="mse")
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    model.train_on_batch(x, y)
+    # One step from 1: 0.9 * 1 + 0.1 * g^2, far above a zero start's 0.1 * g^2.
+    assert all(float(np.min(v)) >= 0.9 for v in optimizer._velocities)
+
+
+def test_small_scale_cases_keep_the_recipe_on_one_device():
+    from effnet_lib.small_scale import forward_macs, small_case
+
+    case = small_case("B0-G1-LN_PN", image_size=64, epochs=3)
+    assert case.model == "B0-G1-LN_PN" and case.global_batch_size == 32 and case.pipeline_stages == 1
+    assert case.learning_rate == pytest.approx(2.0 ** -12 * 32)
+    assert forward_macs(case, 64, 10) == pytest.approx(2 * forward_macs(case, 64, 5))
+    assert forward_macs(case, 96, 1) > 2 * forward_macs(case, 64, 1)  # ~(96/64)^2

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from . import folders, tfrecords
 from .mixing import mix_batch, validate as validate_mixing
-from .preprocessing import CROP_RATIO, WHOLE_IMAGE, is_complete_image, preprocess_train, preprocess_valid
+from .preprocessing import AREA_RANGE, CROP_RATIO, WHOLE_IMAGE, is_complete_image, preprocess_train, preprocess_valid
 
 SOURCES = ("shapes", "shapes:PATH", "folder:PATH", "imagenet:PATH", "tfds:NAME",
            "synthetic-host", "synthetic-device")
@@ -56,8 +56,7 @@ class Data:
     files: list[str] = field(default_factory=list, repr=False)  # image files or shards
     file_kind: str = "images"  # or "tfrecord"
     on_device: bool = False
-    _seen: tf.Variable | None = field(default=None, repr=False)
-    _kept: tf.Variable | None = field(default=None, repr=False)
+    _skipped: tf.Variable | None = field(default=None, repr=False)
 
     @property
     def num_classes(self) -> int:
@@ -71,10 +70,8 @@ class Data:
         return int(rounding(self.num_examples / self.batch_size))
 
     def skipped(self) -> int:
-        """Corrupt images skipped so far (``skip_corrupt=True``); exact once an epoch is consumed."""
-        if self._seen is None:
-            return 0
-        return int(self._seen.numpy() - self._kept.numpy())
+        """Truncated or non-image files skipped so far (``skip_corrupt=True``)."""
+        return 0 if self._skipped is None else int(self._skipped.numpy())
 
     def wrap_model(self, model):
         """For ``synthetic-device``: the model fed by images made inside its own step."""
@@ -132,6 +129,7 @@ def ensure_default_shapes(progress: bool = True) -> Path:
 def make_dataset(source: str = "shapes", split: str = "train", image_size: int = 224,
                  batch_size: int = 32, *, training: bool | None = None,
                  train_with_valid_preprocessing: bool = False, crop_ratio: float = CROP_RATIO,
+                 crop_area_range: tuple[float, float] = AREA_RANGE,
                  mixup_alpha: float = 0.0, cutmix_lambda: float = 1.0, label_smoothing: float = 0.0,
                  one_hot: bool | None = None, shuffle: bool | None = None, shuffle_buffer: int = 10000,
                  repeat: bool = False, drop_remainder: bool | None = None, seed: int | None = None,
@@ -148,14 +146,18 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
         train_with_valid_preprocessing: training order and mixing, but the
             validation transform (the resolution fine-tuning step uses it).
         crop_ratio: validation keeps this fraction of the short side (224/256).
+        crop_area_range: the training crop's share of the image area (the paper's
+            0.05-1.0; small single-object images may want a larger minimum).
         mixup_alpha, cutmix_lambda, label_smoothing: off by default (0, 1, 0);
             any of them makes the labels soft ``float32 [B, C]``.
         one_hot: force soft (``True``) labels; otherwise int32 ``[B]`` labels.
         drop_remainder: default: ``training``.
         seed: fixes shuffling, crops, flips and mixing; None: fresh each run.
         cache: keep the encoded files in memory after the first epoch.
-        skip_corrupt: skip unreadable images and count them (:meth:`Data.skipped`)
-            instead of stopping with an error that names the file.
+        skip_corrupt: skip truncated or non-image files and count them
+            (:meth:`Data.skipped`) instead of stopping with an error that names the
+            file; files that only fail deeper in the decoder are skipped with a
+            logged warning.
         num_classes: for ``imagenet:`` without a ``labels.txt`` (default 1000) and synthetic.
         label_offset: subtracted from TFRecord labels (ImageNet's scripts write 1-based ones).
         shard: ``(count, index)``: this worker's share of the files (multi-worker training).
@@ -212,11 +214,11 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
         records = records.repeat()
 
     augment = training and not train_with_valid_preprocessing
-    seen = kept = None
-    if skip_corrupt:
-        seen = tf.Variable(0, dtype=tf.int64, trainable=False)
-        kept = tf.Variable(0, dtype=tf.int64, trainable=False)
-    images = _decoded(records, image_size, augment, crop_ratio, seed, skip_corrupt, seen, kept)
+    skipped = tf.Variable(0, dtype=tf.int64, trainable=False) if skip_corrupt else None
+    if not 0 < crop_area_range[0] <= crop_area_range[1] <= 1:
+        raise ValueError(f"crop_area_range={crop_area_range!r}: expected 0 < low <= high <= 1.")
+    images = _decoded(records, image_size, augment, crop_ratio, seed, skip_corrupt, skipped,
+                      tuple(crop_area_range))
     batched = images.batch(batch_size, drop_remainder=drop_remainder)
     if soft:
         batched = _mixed(batched, len(classes), seed, mixing)
@@ -226,7 +228,7 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
     return Data(dataset, source, split, classes, image_size, batch_size, training,
                 num_examples=count, drop_remainder=drop_remainder, files=files,
                 file_kind="tfrecord" if kind == "imagenet" else "images",
-                _seen=seen, _kept=kept)
+                _skipped=skipped)
 
 
 def _shapes_root(path) -> Path:
@@ -310,43 +312,42 @@ def _tfds_records(name, split, data_dir, download):
     return records, names, count
 
 
-def _decoded(records, image_size, augment, crop_ratio, seed, skip_corrupt, seen, kept):
+def _decoded(records, image_size, augment, crop_ratio, seed, skip_corrupt, skipped, area_range):
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
     def decode(element, pair):
         encoded, label, boxes, name = element
         if augment:
-            image = preprocess_train(encoded, image_size, pair, boxes)
+            image = preprocess_train(encoded, image_size, pair, boxes, area_range)
         else:
             image = preprocess_valid(encoded, image_size, crop_ratio)
         return tf.ensure_shape(image, [image_size, image_size, 3]), label
 
     if skip_corrupt:
-        def count_seen(element, pair):
-            seen.assign_add(1)
-            return element, pair
+        def check_and_count(element, pair):
+            ok = is_complete_image(element[0])
+            # Counted here, exactly, where the file is judged; a running difference of
+            # two counters would include images still in flight.
+            skipped.assign_add(tf.cast(tf.logical_not(ok), tf.int64))
+            return element, pair, ok
 
-        def complete(element, pair):
-            return is_complete_image(element[0])
+        pairs = (tf.data.Dataset.zip((records, seeds)).map(check_and_count)
+                 .filter(lambda element, pair, ok: ok).map(lambda element, pair, ok: (element, pair)))
+        # A file whose markers are intact but whose data is broken fails in the
+        # decoder: dropped too, with a logged warning (not counted).
+        decoded = pairs.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        return decoded.ignore_errors(log_warning=True)
 
-        def count_kept(image, label):
-            kept.assign_add(1)
-            return image, label
-
-        pairs = tf.data.Dataset.zip((records, seeds)).map(count_seen).filter(complete)
-        # Files whose markers are intact but whose data is broken fail in the decoder;
-        # ignore_errors drops those too, and seen - kept counts both kinds.
-        return pairs.map(decode, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors().map(count_kept)
-
-    def checked(element, pair):
+    def checked_decode(element, pair):
+        # One map stage, not two: each stage costs a hand-over per image.
         encoded, label, boxes, name = element
         ok = is_complete_image(encoded)
         message = ["corrupt or truncated image (pass skip_corrupt=True to skip such files):", name]
         with tf.control_dependencies([tf.debugging.Assert(ok, message)]):
-            return (tf.identity(encoded), label, boxes, name), pair
+            return decode((tf.identity(encoded), label, boxes, name), pair)
 
-    pairs = tf.data.Dataset.zip((records, seeds)).map(checked, num_parallel_calls=tf.data.AUTOTUNE)
-    return pairs.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    pairs = tf.data.Dataset.zip((records, seeds))
+    return pairs.map(checked_decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def _mixed(batched, num_classes, seed, mixing):

@@ -45,6 +45,18 @@ def is_complete_image(encoded: tf.Tensor) -> tf.Tensor:
     Catches truncated downloads and files that are not images at all, cheaply, in
     the graph, so that the pipeline can name the file or skip it.
     """
+    # The usual case in a few ops: the file ends with its end marker.
+    last = tf.strings.substr(encoded, tf.maximum(tf.strings.length(encoded) - 12, 0), 12)
+    jpeg = tf.io.is_jpeg(encoded)
+    png = tf.equal(tf.strings.substr(encoded, 0, 8), b"\x89PNG\r\n\x1a\n")
+    plainly_complete = ((jpeg & tf.equal(tf.strings.substr(last, -2, 2), b"\xff\xd9"))
+                        | (png & tf.equal(tf.strings.substr(last, 4, 4), b"IEND")))
+    return tf.cond(plainly_complete, lambda: tf.constant(True),
+                   lambda: _has_end_marker(encoded, jpeg, png))
+
+
+def _has_end_marker(encoded, jpeg, png):
+    # Some writers append bytes after the end marker: look for it in the last KiB.
     tail = tf.io.decode_raw(tf.strings.substr(encoded, tf.maximum(tf.strings.length(encoded) - 1024, 0),
                                               1024), tf.uint8)
     tail = tf.cast(tail, tf.int32)
@@ -57,10 +69,7 @@ def is_complete_image(encoded: tf.Tensor) -> tf.Tensor:
             hits = hits & tf.equal(tail[offset:offset + tf.maximum(length, 0)], byte)
         return tf.reduce_any(hits)
 
-    png_signature = tf.equal(tf.strings.substr(encoded, 0, 8), b"\x89PNG\r\n\x1a\n")
-    jpeg_done = tf.io.is_jpeg(encoded) & contains((0xFF, 0xD9))  # the end-of-image marker
-    png_done = png_signature & contains(tuple(b"IEND"))
-    return jpeg_done | png_done
+    return (jpeg & contains((0xFF, 0xD9))) | (png & contains(tuple(b"IEND")))
 
 
 def _decode_window(encoded, offset_height, offset_width, height, width):
@@ -77,11 +86,12 @@ def _decode_window(encoded, offset_height, offset_width, height, width):
 
 def _resize_uint8(image, size):
     resized = tf.image.resize(image, [size, size], method="bilinear", antialias=False)
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    # Bilinear weights are convex, so values stay in [0, 255]: rounding is all that is needed.
+    return tf.cast(resized + 0.5, tf.uint8)
 
 
 def preprocess_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor,
-                     bbox: tf.Tensor | None = None) -> tf.Tensor:
+                     bbox: tf.Tensor | None = None, area_range=AREA_RANGE) -> tf.Tensor:
     """Random distorted crop + flip + resize: ``uint8 [S, S, 3]``.
 
     Args:
@@ -90,13 +100,14 @@ def preprocess_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor,
         seed: int64 pair; the same seed gives the same crop and flip.
         bbox: object boxes ``[1, N, 4]`` (ImageNet's TFRecords carry them); the
             whole image when absent.
+        area_range: the crop's share of the image's area (the paper's 0.05-1.0).
     """
     shape = image_shape(encoded)
     boxes = tf.constant(WHOLE_IMAGE) if bbox is None else bbox
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=boxes, seed=crop_seed, min_object_covered=MIN_OBJECT_COVERED,
-        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=AREA_RANGE, max_attempts=10,
+        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=area_range, max_attempts=10,
         use_image_if_no_bounding_boxes=True)
     image = _decode_window(encoded, begin[0], begin[1], size[0], size[1])
     image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
