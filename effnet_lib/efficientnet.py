@@ -72,8 +72,43 @@ class ImageNormalization(keras.layers.Layer):
         return {**super().get_config(), "mean": self.initial_mean, "scale": self.initial_scale}
 
 
+@keras.saving.register_keras_serializable(package="effnet_lib")
+class SplitGroupConv2D(layers.Conv2D):
+    """A grouped ``Conv2D`` computed as one dense convolution per group, concatenated.
+
+    Same kernel, weights and outputs as ``Conv2D(groups=g)``; only the computation
+    differs. TensorFlow's own grouped convolution is very slow on CPU: measured
+    here, forward + backward of a 3x3 conv with 192 channels in groups of 16 at
+    32 x 32, batch 32, took 6.7 s natively and 0.11 s split per group.
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1:
+            return super().convolution_op(inputs, kernel)
+        # Output channels are grouped contiguously, as are the kernel's last axis.
+        pieces = zip(keras.ops.split(inputs, self.groups, axis=-1),
+                     keras.ops.split(kernel, self.groups, axis=-1))
+        return keras.ops.concatenate(
+            [keras.ops.conv(x, k, strides=self.strides, padding=self.padding,
+                            dilation_rate=self.dilation_rate, data_format=self.data_format)
+             for x, k in pieces], axis=-1)
+
+
+CONV_IMPLS = ("auto", "native", "split")
+
+
+def grouped_conv_class(conv_impl: str = "auto"):
+    """The layer class for grouped convolutions: ``split`` on TensorFlow, else native."""
+    if conv_impl not in CONV_IMPLS:
+        raise ValueError(f"conv_impl={conv_impl!r}: accepted {', '.join(CONV_IMPLS)}.")
+    if conv_impl == "auto":
+        conv_impl = "split" if keras.backend.backend() == "tensorflow" else "native"
+    return SplitGroupConv2D if conv_impl == "split" else layers.Conv2D
+
+
 def build_model(spec_or_name, image_size: int | None = None, num_classes: int | None = None,
-                classifier_activation: str | None = None, **overrides) -> keras.Model:
+                classifier_activation: str | None = None, conv_impl: str = "auto",
+                **overrides) -> keras.Model:
     """Build an EfficientNet.
 
     Args:
@@ -84,6 +119,10 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
         num_classes: size of the classifier; defaults to the spec's (1000).
         classifier_activation: ``None`` returns logits (what the losses want);
             ``"softmax"`` returns probabilities like ``keras.applications``.
+        conv_impl: how grouped convolutions run: ``"native"`` (Keras's
+            ``Conv2D(groups=...)``), ``"split"`` (one conv per group, much faster
+            with TensorFlow on CPU) or ``"auto"`` (split on TensorFlow, else native).
+            Weights and outputs are the same either way.
         **overrides: any :class:`EfficientNetSpec` field, e.g. ``width_coefficient=0.5``.
 
     The model takes images in [0, 255] (uint8 or float) and normalises them itself.
@@ -91,6 +130,7 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
     if num_classes is not None:
         overrides["num_classes"] = num_classes
     spec = resolve_spec(spec_or_name, **overrides)
+    grouped_conv = grouped_conv_class(conv_impl)
     size = spec.resolution if image_size is None else image_size
     if not (isinstance(size, int) and size >= 8):
         raise ValueError(f"image_size={image_size!r} is not valid: it must be an integer >= 8.")
@@ -101,7 +141,7 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
                       kernel_initializer=CONV_INIT, name="stem_conv")(x)
     x = _norm_activation(x, spec, "stem")
     for block in spec.blocks():
-        x = mbconv_block(x, block, spec)
+        x = mbconv_block(x, block, spec, grouped_conv)
     x = layers.Conv2D(spec.top_filters, 1, padding="same", use_bias=False,
                       kernel_initializer=CONV_INIT, name="top_conv")(x)
     x = _norm_activation(x, spec, "top")
@@ -115,7 +155,7 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
     return model
 
 
-def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec):
+def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec, grouped_conv=layers.Conv2D):
     """Inverted residual block: expand (1x1), spatial (k x k, grouped), squeeze-excite, project (1x1)."""
     prefix = block.name
     inputs = x
@@ -129,9 +169,9 @@ def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec):
                                    use_bias=False, depthwise_initializer=CONV_INIT,
                                    name=f"{prefix}_dwconv")(x)
     else:
-        x = layers.Conv2D(block.expanded_filters, block.kernel_size, strides=block.stride,
-                          padding="same", groups=block.groups, use_bias=False,
-                          kernel_initializer=GROUP_CONV_INIT, name=f"{prefix}_gconv")(x)
+        x = grouped_conv(block.expanded_filters, block.kernel_size, strides=block.stride,
+                         padding="same", groups=block.groups, use_bias=False,
+                         kernel_initializer=GROUP_CONV_INIT, name=f"{prefix}_gconv")(x)
     x = _norm_activation(x, spec, prefix)
 
     if block.se_filters:

@@ -148,3 +148,25 @@ def test_case_names_build_their_model():
 def test_bad_image_size_is_rejected():
     with pytest.raises(ValueError, match="image_size=0 is not valid"):
         build_model("B0", image_size=0)
+
+
+def test_split_grouped_conv_equals_keras_grouped_conv():
+    from effnet_lib.efficientnet import SplitGroupConv2D, grouped_conv_class
+
+    x = np.random.default_rng(0).normal(size=(2, 9, 9, 32)).astype("float32")
+    native = keras.layers.Conv2D(48, 3, strides=2, padding="same", groups=4, use_bias=False)
+    split = SplitGroupConv2D(48, 3, strides=2, padding="same", groups=4, use_bias=False)
+    native.build(x.shape)
+    split.build(x.shape)
+    split.set_weights(native.get_weights())
+    np.testing.assert_allclose(split(x), native(x), atol=1e-5)
+    kwargs = dict(image_size=32, num_classes=4, width_coefficient=0.25, depth_coefficient=0.25)
+    a = build_model("B0-G16-GN", conv_impl="native", **kwargs)
+    b = build_model("B0-G16-GN", conv_impl="split", **kwargs)
+    assert isinstance(b.get_layer("block2a_gconv"), SplitGroupConv2D)
+    assert [w.shape for w in a.weights] == [w.shape for w in b.weights]
+    b.set_weights(a.get_weights())
+    images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(b(images), a(images), atol=1e-4)
+    with pytest.raises(ValueError, match="conv_impl"):
+        grouped_conv_class("fast")
