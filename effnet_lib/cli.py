@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_data_commands(sub)
     _add_training_commands(sub)
+    _add_benchmark_commands(sub)
 
     tables = sub.add_parser(
         "tables", help="the paper's multiply-add/parameter tables and front-page figure",
@@ -100,9 +101,23 @@ def build_parser() -> argparse.ArgumentParser:
     tables.set_defaults(func=_tables)
 
     reproduce = sub.add_parser(
-        "reproduce", help="regenerate the tables and figures into figures/",
-        description="The main job: regenerate the kit's tables and figures.")
+        "reproduce", help="run the notebooks headless: every table and figure into figures/",
+        description="The main job: execute notebooks/NN_*.ipynb with papermill (executed copies "
+                    "in build/notebooks/, the sources untouched); they write their figures, tables "
+                    "and key numbers (NN_name.json) to --output-dir. A failing notebook does not "
+                    "stop the others; the exit status is 1 if any failed.")
+    reproduce.add_argument("--profile", choices=("smoke", "quick", "full"), default="quick",
+                           help="smoke: seconds per notebook (tests); quick (default): minutes; "
+                                "full: hours")
+    reproduce.add_argument("--notebooks", metavar="NN,NN", help="only these numbers, e.g. 02,04")
+    reproduce.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel (default 1)")
     reproduce.add_argument("--output-dir", default="figures", help="where results go (default figures/)")
+    reproduce.add_argument("--build-dir", default="build/notebooks",
+                           help="where the executed notebooks go (default build/notebooks/)")
+    reproduce.add_argument("--data", default="shapes",
+                           help="data source for the notebooks that train: shapes (default), "
+                                "shapes:PATH, folder:PATH, imagenet:PATH, tfds:NAME")
+    reproduce.add_argument("--seed", type=int, default=0)
     reproduce.set_defaults(func=_reproduce)
     return parser
 
@@ -438,6 +453,103 @@ def _finetune(args):
              base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed)
 
 
+def _add_benchmark_commands(sub):
+    bench = sub.add_parser(
+        "benchmark", help="measured images/s, latency and memory beside the reference networks",
+        description="Time training and inference steps of a model or case on images drawn inside "
+                    "the compiled step (the input pipeline is not measured), beside "
+                    "keras.applications' EfficientNet of the same size and, when torch and timm "
+                    "are installed, timm's. Each measurement runs in a fresh process: warm-up, "
+                    "then repeated timed runs (median and spread). Results and the environment "
+                    "(hardware, versions, date) are saved as CSV and JSON.", epilog=EPILOG)
+    bench.add_argument("name", metavar="NAME|CASE", help="model name (B0-G1-BN) or case name")
+    bench.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
+    bench.add_argument("--batch-size", type=int, default=32)
+    bench.add_argument("--precision", choices=("32", "16", "bf16"), default="32",
+                       help="32: float32; 16: mixed float16; bf16: mixed bfloat16")
+    bench.add_argument("--mode", choices=("train", "infer", "both"), default="both")
+    bench.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                       help="auto: Keras's choice (XLA on accelerators, not on CPUs with TensorFlow)")
+    bench.add_argument("--reference", default="keras,timm",
+                       help="comma-separated references: keras, timm, or none (default keras,timm)")
+    bench.add_argument("--conv-impl", choices=("auto", "native", "split"), default="auto",
+                       help="grouped convolution implementation (default: fastest measured)")
+    bench.add_argument("--num-classes", type=int, default=1000)
+    bench.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    bench.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
+    bench.add_argument("--steps", type=int, default=3, help="steps per timed run (default 3)")
+    bench.add_argument("--output-dir", default="figures/benchmarks",
+                       help="where the CSV/JSON go (default figures/benchmarks)")
+    bench.set_defaults(func=_benchmark)
+
+    groups = sub.add_parser(
+        "benchmark-groups", help="one conv layer's speed against its group size",
+        description="Time a k x k convolution at one input shape with 1 (depthwise), 2, 4, ... "
+                    "64 channels per group and dense, for each implementation (native grouped "
+                    "conv, split per group), backend and compile mode; plot time and achieved "
+                    "multiply-adds/s against group size. --save-choice records the faster "
+                    "implementation at group size 16 for conv_impl='auto' on this machine.")
+    groups.add_argument("--channels", type=int, default=192)
+    groups.add_argument("--image-size", type=int, default=28)
+    groups.add_argument("--batch-size", type=int, default=8)
+    groups.add_argument("--kernel", type=int, default=3)
+    groups.add_argument("--group-sizes", default="1,2,4,8,16,32,64,dense")
+    groups.add_argument("--mode", choices=("train", "infer"), default="train")
+    groups.add_argument("--backends", default="tensorflow",
+                        help="comma-separated Keras backends, e.g. tensorflow,jax")
+    groups.add_argument("--xla", default="off,on", help="TensorFlow compile modes to time (default off,on)")
+    groups.add_argument("--repeats", type=int, default=5)
+    groups.add_argument("--output-dir", default="figures/benchmarks")
+    groups.add_argument("--save-choice", action="store_true",
+                        help="save the winner at group size 16 as this machine's conv_impl='auto'")
+    groups.set_defaults(func=_benchmark_groups)
+
+
+def _benchmark(args):
+    _quiet_backend()
+    from .benchmark import benchmark, format_table
+
+    references = [r for r in args.reference.split(",") if r and r != "none"]
+    report = benchmark(args.name, image_size=args.image_size, batch_size=args.batch_size,
+                       precision=args.precision, mode=args.mode, xla=args.xla,
+                       references=references, warmup=args.warmup, repeats=args.repeats,
+                       steps=args.steps, num_classes=args.num_classes, conv_impl=args.conv_impl,
+                       progress=lambda text: print(text, file=sys.stderr))
+    print(format_table(report))
+    for path in report.save(args.output_dir):
+        print(f"wrote {path}")
+
+
+def _benchmark_groups(args):
+    _quiet_backend()
+    from . import conv_bench, conv_impl
+    from .notebook_results import save_figure, save_table
+
+    sizes = [g if g == "dense" else _int_list(g, "--group-sizes")[0]
+             for g in args.group_sizes.split(",")]
+    table = conv_bench.sweep(channels=args.channels, image_size=args.image_size,
+                             batch_size=args.batch_size, kernel=args.kernel, group_sizes=sizes,
+                             mode=args.mode, backends=args.backends.split(","),
+                             xla=args.xla.split(","), repeats=args.repeats,
+                             progress=lambda text: print(text, file=sys.stderr))
+    shown = table[["backend", "xla", "impl", "group_size", "groups", "seconds", "macs_per_s_G"]]
+    print(shown.assign(ms=1000 * shown.seconds).drop(columns="seconds").to_string(index=False))
+    name = f"group_sizes-{args.channels}ch-{args.image_size}px-b{args.batch_size}-{args.mode}"
+    for path in save_table(table, args.output_dir, name) + [
+            save_figure(conv_bench.plot(table), args.output_dir, name)]:
+        print(f"wrote {path}")
+    winners = conv_bench.winners(table)
+    for w in winners:
+        print(f"at 16 channels per group on {w['backend']}/{w['device']}: {w['winner']} is "
+              f"fastest" + (f" ({w['speedup']:.2f}x)" if w["speedup"] else ""))
+    if args.save_choice:
+        import datetime
+
+        stamp = datetime.date.today().isoformat()
+        path = conv_impl.save_choice([dict(w, date=stamp) for w in winners])
+        print(f"saved to {path}: conv_impl='auto' now uses these on this machine")
+
+
 def _tables(args):
     from .paper_tables import write_tables
 
@@ -447,10 +559,14 @@ def _tables(args):
 
 def _reproduce(args):
     _quiet_backend()
-    from .reproduce import reproduce
+    from .notebook_runner import run_notebooks
 
-    for path in reproduce(args.output_dir):
-        print(f"wrote {path}")
+    if args.profile == "full":
+        print("profile full: the notebooks train for real; this may take hours on a CPU.", flush=True)
+    result = run_notebooks(profile=args.profile, notebooks=args.notebooks, jobs=args.jobs,
+                           output_dir=args.output_dir, build_dir=args.build_dir, data=args.data,
+                           seed=args.seed)
+    return 0 if result.ok else 1
 
 
 def _frame(rows):

@@ -1,10 +1,17 @@
-"""The main job (``make reproduce``): regenerate the kit's tables into ``figures/``.
+"""The tables of the main job, as functions the notebooks call.
 
-It writes the paper's multiply-add/parameter table (computed beside reported), the
-skip-connection table and the front-page-style figure (``paper_tables.py``), and the model table: trainable parameters of each size and variant,
-counted on the built Keras model, next to ``keras.applications`` built in the same
-run for the standard G1-BN network, and the residual statistics. Later stages of
-the kit add the FLOPs tables, the figures and the notebooks.
+``effnet reproduce`` (``make reproduce``) runs the notebooks (``notebook_runner``);
+they write the tables through this module and ``paper_tables``:
+
+* notebook 01 writes the model table (:func:`write_model_table`): trainable
+  parameters of each size and variant, counted on the built Keras model, next to
+  ``keras.applications`` built in the same run for the standard G1-BN network,
+  with the residual statistics;
+* notebook 06 writes the paper's multiply-add/parameter table (computed beside
+  reported), the skip-connection table and the front-page-style figure
+  (``paper_tables.write_tables``, also ``effnet tables``).
+
+:func:`reproduce` writes all of these tables without running any notebook.
 """
 
 from __future__ import annotations
@@ -49,14 +56,21 @@ def model_table(sizes=tuple(PRESETS), variants=VARIANTS, progress=True) -> pd.Da
     return table
 
 
-def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
+def write_model_table(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
+    """Write ``model_table.csv`` and ``model_table.md`` (see :func:`model_table`)."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    table = model_table(sizes, progress=progress)
+    return [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
+            write_atomic(out / "model_table.md", markdown(table))]
+
+
+def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list[Path]:
+    """Every table of the main job, without the notebooks: the paper tables and the model table."""
     from .paper_tables import write_tables
 
-    table = model_table(sizes, progress=progress)
-    return write_tables(out) + [write_atomic(out / "model_table.csv", table.to_csv(index=False)),
-            write_atomic(out / "model_table.md", markdown(table))]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    return write_tables(output_dir) + write_model_table(output_dir, sizes, progress)
 
 
 def markdown(table: pd.DataFrame) -> str:
