@@ -37,6 +37,7 @@ from . import checkpoints, recipe
 from .cases import CaseConfig, load_case
 from .checkpoints import spec_to_dict
 from .host_events import host_events
+from .multiworker import fit_across_workers, is_multi_worker
 
 PRECISIONS = {"32.32": "float32", "32": "float32", "16.32": "mixed_float16",
               "16.16": "float16", "bf16": "mixed_bfloat16"}
@@ -214,7 +215,8 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     # tf.distribute shards it across workers and splits batches across replicas.
     train_data = make_dataset(data, "train", case.image_size, micro_step_batch, repeat=True, seed=seed,
                               progress=progress, **mixing, **(data_options or {}))
-    if strategy.num_replicas_in_sync > 1 or os.environ.get("TF_CONFIG"):
+    across_workers = is_multi_worker(strategy)  # Keras's fit cannot run there: our own loop
+    if strategy.num_replicas_in_sync > 1 and not across_workers:
         # Keras builds a distributed model by averaging one input batch across
         # replicas (strategy.reduce), which cross-device ops do not all define for
         # uint8: send float32 images.
@@ -250,8 +252,9 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
             l2_count = recipe.add_l2_regularization(model, l2_regularization)
             lr = recipe.schedule(case.lr_schedule, case.learning_rate, updates_per_epoch, epochs,
                                  case.warmup_epochs, case.lr_decay_rate, case.lr_decay_epochs)
+            # Across workers the training loop accumulates gradients itself (see multiworker.py).
             optimizer = recipe.rmsprop(lr, case.rmsprop_rho, case.rmsprop_epsilon, case.momentum,
-                                       case.weight_decay, accumulation)
+                                       case.weight_decay, 1 if across_workers else accumulation)
             if policy == "mixed_float16":
                 optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=case.loss_scaling)
             # With synthetic-device data the images are drawn inside the step; the
@@ -297,7 +300,13 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                       keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
     history = []
     initial_log = resumed_from * logs_per_checkpoint // epochs_per_checkpoint
-    if training and initial_log < total_logs:
+    if training and initial_log < total_logs and across_workers:
+        history = fit_across_workers(model, train_data.dataset, strategy, total_logs=total_logs,
+                                     initial_log=initial_log, updates_per_log=updates_per_log,
+                                     accumulation=accumulation,
+                                     callbacks=callbacks, soft=soft,
+                                     top_k=min(5, train_data.num_classes), progress=progress)
+    elif training and initial_log < total_logs:
         fit = model.fit(train_data.dataset, epochs=total_logs, initial_epoch=initial_log,
                         steps_per_epoch=updates_per_log * accumulation, callbacks=callbacks,
                         verbose=1 if progress else 0, shuffle=False)
