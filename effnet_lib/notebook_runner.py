@@ -15,6 +15,7 @@ that environment's Python (the tests check it).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import sys
@@ -159,7 +160,10 @@ def run_notebooks(profile: str = "quick", notebooks=None, jobs: int = 1, output_
                 bar.set_postfix_str(Path(task[0]).stem)
                 done(execute_one(*task))
         else:
-            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+            # Spawned, not forked: a fork of a process that has started TensorFlow's
+            # threads (a notebook session, a test run) can deadlock.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
                 bar.set_postfix_str(f"{min(jobs, len(tasks))} at a time")
                 futures = [pool.submit(execute_one, *task) for task in tasks]
                 for future in as_completed(futures):

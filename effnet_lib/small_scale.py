@@ -87,23 +87,26 @@ def _training_seconds(run_dir, fallback: float) -> float:
 
 def resolution_finetuning(model: str = "B0-G16-GN", native: int = 96, half: int = 64,
                           data: str = "shapes", run_root="runs/small", epochs: int = 6,
-                          finetune_epochs: int = 1, say=print, **case_overrides) -> pd.DataFrame:
+                          finetune_epochs: int = 1, say=print, model_overrides: dict | None = None,
+                          **case_overrides) -> pd.DataFrame:
     """Native training against half-resolution training, with and without fine-tuning.
 
     Rows: the half-resolution model tested at ``half`` and at ``native``, the same
     after fine-tuning its head at ``native``, and a model trained at ``native``.
     Cost: forward multiply-adds over all training images (fine-tuning included).
+    ``model_overrides`` change the small model (default :data:`SMALL_MODEL`).
     """
     from . import checkpoints
     from .finetune import finetune
     from .train import evaluate, train
 
+    overrides = {**SMALL_MODEL, **(model_overrides or {})}
     runs = {}
     for size in (half, native):
         case = small_case(model, image_size=size, epochs=epochs, **case_overrides)
         say(f"training {model} at {size}px for {epochs} epochs")
         runs[size] = (case, train(case, data=data, run_dir=Path(run_root) / f"{model}-{size}",
-                                  model_overrides=SMALL_MODEL, data_options=SMALL_DATA,
+                                  model_overrides=overrides, data_options=SMALL_DATA,
                                   progress=False, validation=False, say=say))
     half_case, half_run = runs[half]
     images = checkpoints.read_meta(checkpoints.latest(half_run.run_dir))["updates_per_epoch"] \
@@ -117,20 +120,20 @@ def resolution_finetuning(model: str = "B0-G16-GN", native: int = 96, half: int 
         result = evaluate(half_model, data, size, class_names=meta["class_names"])
         rows.append(dict(run=f"trained at {half}px, no fine-tuning", test_size=size,
                          top1_measured=result["top1"], top5_measured=result["top5"],
-                         train_forward_gmacs=forward_macs(half_case, half, images * epochs) / 1e9))
+                         train_forward_gmacs=forward_macs(half_case, half, images * epochs, **overrides) / 1e9))
     tuned = finetune(final, native, data=data, run_dir=Path(run_root) / f"{model}-{half}-ft{native}",
                      epochs=finetune_epochs, batch_size=half_case.micro_batch_size, progress=False,
                      say=say)
     rows.append(dict(run=f"trained at {half}px + fine-tuned at {native}px", test_size=native,
                      top1_measured=tuned["top1"], top5_measured=tuned["top5"],
-                     train_forward_gmacs=(forward_macs(half_case, half, images * epochs)
-                                          + forward_macs(half_case, native, images * finetune_epochs)) / 1e9))
+                     train_forward_gmacs=(forward_macs(half_case, half, images * epochs, **overrides)
+                                          + forward_macs(half_case, native, images * finetune_epochs, **overrides)) / 1e9))
     native_case, native_run = runs[native]
     native_model, _ = checkpoints.load_model(checkpoints.latest(native_run.run_dir))
     result = evaluate(native_model, data, native, class_names=meta["class_names"])
     rows.append(dict(run=f"trained at {native}px", test_size=native, top1_measured=result["top1"],
                      top5_measured=result["top5"],
-                     train_forward_gmacs=forward_macs(native_case, native, images * epochs) / 1e9))
+                     train_forward_gmacs=forward_macs(native_case, native, images * epochs, **overrides) / 1e9))
     return pd.DataFrame(rows)
 
 
