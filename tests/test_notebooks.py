@@ -1,0 +1,195 @@
+"""The notebooks: committed clean, run headless at the smoke profile, and their records checked.
+
+One module-scoped fixture runs every ``notebooks/NN_*.ipynb`` through
+``run_notebooks`` (so the runner is tested too); each notebook then has a check
+in :data:`CHECKS` that reads its record back. A notebook without a check fails.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from effnet_lib.cli import main
+from effnet_lib.notebook_results import load_record
+from effnet_lib.notebook_runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
+
+NOTEBOOKS = {path.stem: path for path in find_notebooks().values()}
+PARAMETERS = ("profile", "data", "output_dir", "seed")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------- committed notebooks
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_committed_notebook_is_clean_with_one_parameters_cell(name):
+    notebook = nbformat.read(NOTEBOOKS[name], as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert all(cell.execution_count is None and not cell.outputs for cell in code), \
+        f"{name}: commit it without outputs and execution counts"
+    tagged = [cell for cell in notebook.cells if "parameters" in cell.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged 'parameters', expected one"
+    names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
+    assert names == set(PARAMETERS), f"{name}: parameters {sorted(names)}"
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_every_notebook_has_a_check(name):
+    assert name in CHECKS, f"no check for notebook {name}: add one to CHECKS in tests/test_notebooks.py"
+
+
+# ----------------------------------------------------------------- smoke run of them all
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("notebooks")
+    output_dir = root / "figures"
+    result = run_notebooks(profile="smoke", output_dir=output_dir, build_dir=root / "build",
+                           progress=False, say=lambda *_: None)
+    return result, output_dir
+
+
+def _png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > len(PNG_SIGNATURE) and \
+        path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def _fraction(value) -> bool:
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_notebook_runs_at_smoke_and_records_sane_numbers(name, smoke_run):
+    if name not in CHECKS:
+        pytest.fail(f"no check for notebook {name}")
+    result, output_dir = smoke_run
+    run = next(r for r in result.runs if r.name == name)
+    assert run.ok, run.describe()
+    record = load_record(output_dir, name)
+    assert record["figures"], f"{name} recorded no figures"
+    for figure in record["figures"]:
+        assert figure.endswith(".png") and _png(output_dir / figure), f"{name}: {figure} is not a PNG"
+    CHECKS[name](record, output_dir)
+
+
+def check_01(record, output_dir):
+    import effnet_lib as el
+
+    b0 = el.profile("B0")
+    assert record["b0_macs"] == b0.macs and record["b0_params"] == b0.params
+    stages = el.profile("B0-G1-GN").by("stage")
+    assert record["b0_stage_macs"] == stages.macs.tolist()
+    assert record["b0_stage_params"] == stages.params.tolist()
+    g16 = el.profile("B0-G16-GN")
+    assert record["g16_over_g1_macs"] == pytest.approx(g16.macs / stages.macs.sum())
+    assert record["b0_trainable_params_built"] == record["b0_keras_applications_params"] == 5288548
+    assert (output_dir / "model_table.csv").is_file() and (output_dir / "model_table.md").is_file()
+
+
+def check_03(record, output_dir):
+    for norm, by_batch in record["microbatch_top1"].items():
+        assert all(_fraction(v) for v in by_batch.values()), (norm, by_batch)
+    spreads = record["batch_dependence"]
+    smallest = min(spreads["BN"], key=int)
+    assert spreads["BN"][smallest] > 1e-3  # BN: the batch mates move the output
+    for norm in ("GN", "LN", "LN_PN"):
+        assert max(spreads[norm].values()) < 1e-5, (norm, spreads[norm])
+    share = record["power_share_last_layer"]
+    assert all(_fraction(v) for v in share.values())
+    assert share["LN"] > share["LN_PN"] and share["LN"] > share["BN"]
+    assert (output_dir / "03_microbatch.csv").is_file()
+
+
+def check_04(record, output_dir):
+    from effnet_lib.small_scale import forward_macs, small_case
+
+    assert all(_fraction(v) for v in record["fixres_top1"].values())
+    runs = record["runs"]
+    assert len(runs) == 4 and all(_fraction(r["top1_measured"]) for r in runs)
+    images = record["train_images_per_epoch"] * record["epochs"]
+    tuned = record["train_images_per_epoch"] * record["finetune_epochs"]
+    half, native, overrides = record["half"], record["native"], record["model_overrides"]
+    case = small_case(record["model"], image_size=half, epochs=record["epochs"],
+                      micro_batch_size=record["micro_batch_size"])
+    expected = [forward_macs(case, half, images, **overrides)] * 2 + [
+        forward_macs(case, half, images, **overrides) + forward_macs(case, native, tuned, **overrides),
+        forward_macs(case, native, images, **overrides)]
+    assert [r["train_forward_gmacs"] for r in runs] == pytest.approx([e / 1e9 for e in expected])
+    assert [r["test_size"] for r in runs] == [half, native, native, native]
+    assert record["modulo_32_pairs_kept"] == record["modulo_32_pairs"] == 6
+    assert all(v > 1 for v in record["median_apparent_size_ratio"].values())
+
+
+CHECKS = {
+    "01_efficientnet_anatomy": check_01,
+    "03_proxy_norm": check_03,
+    "04_resolution_finetuning": check_04,
+}
+
+
+# ----------------------------------------------------------------- the runner itself
+
+def _notebook(path: Path, *code: str) -> None:
+    cells = [nbformat.v4.new_code_cell('profile = "quick"\ndata = "shapes"\noutput_dir = "."\nseed = 0')]
+    cells[0].metadata["tags"] = ["parameters"]
+    cells += [nbformat.v4.new_code_cell(source) for source in code]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells,
+                                            metadata={"kernelspec": {"name": "python3", "language": "python",
+                                                                     "display_name": "Python 3"}}), path)
+
+
+def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_breaks.ipynb", "x = 1", "raise RuntimeError('boom in the second cell')")
+    _notebook(notebooks / "02_works.ipynb",
+              "import json, os, sys\n"
+              "json.dump(dict(python=sys.executable, cwd=os.getcwd(), profile=profile, data=data,\n"
+              "               seed=seed, output_dir=output_dir), open(f'{output_dir}/02.json', 'w'))")
+    (notebooks / "notes.ipynb").write_text("not a numbered lesson: ignored")
+    messages = []
+    result = run_notebooks(profile="smoke", jobs=2, output_dir=tmp_path / "out", build_dir=tmp_path / "build",
+                           notebooks_dir=notebooks, data="folder:relative/images", seed=3,
+                           progress=False, say=messages.append)
+    assert not result.ok
+    assert [r.name for r in result.runs] == ["01_breaks", "02_works"]
+    failed = result.failed[0]
+    assert failed.name == "01_breaks" and failed.error["exception"] == "RuntimeError"
+    assert failed.error["message"] == "boom in the second cell"
+    # Cells of the executed copy: parameters, injected parameters, "x = 1", the raise.
+    assert failed.error["cell"] == 3 and "raise RuntimeError" in failed.error["source"]
+    assert any("01_breaks: FAILED at cell 3" in m for m in messages)
+    assert result.runs[1].ok
+    seen = json.loads((tmp_path / "out" / "02.json").read_text())
+    assert seen["python"] == sys.executable  # the kernel is this environment's Python
+    assert Path(seen["cwd"]) == notebooks.resolve()
+    assert seen["profile"] == "smoke" and seen["seed"] == 3
+    assert seen["output_dir"] == str((tmp_path / "out").absolute())
+    assert seen["data"] == f"folder:{Path('relative/images').absolute()}"
+    assert (tmp_path / "build" / "02_works.ipynb").is_file()
+    source = nbformat.read(notebooks / "01_breaks.ipynb", as_version=4)
+    assert all(not cell.outputs for cell in source.cells)  # the sources are never written
+
+
+def test_unknown_notebook_number_is_a_clear_error(capsys):
+    with pytest.raises(ValueError, match="no notebook numbered '99'; valid numbers: 01"):
+        select(["99"])
+    assert main(["reproduce", "--profile", "smoke", "--notebooks", "99"]) == 2
+    err = capsys.readouterr().err
+    assert "no notebook numbered '99'" in err and "03 (03_proxy_norm)" in err
+
+
+def test_select_by_number():
+    assert [p.stem for p in select("3,01")] == ["03_proxy_norm", "01_efficientnet_anatomy"]
+    assert select() == sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+
+
+def test_reproduce_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--profile", "--notebooks", "--jobs", "--output-dir", "--data"):
+        assert flag in out
