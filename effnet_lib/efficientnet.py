@@ -18,6 +18,7 @@ import keras
 from keras import layers, ops
 
 from . import grouped_conv
+from .conv_impl import resolve as resolve_conv_impl
 from .proxy_norm import ProxyNormActivation
 from .cases import resolve_spec
 from .spec import BlockConfig, EfficientNetSpec
@@ -73,16 +74,9 @@ class ImageNormalization(keras.layers.Layer):
         return {**super().get_config(), "mean": self.initial_mean, "scale": self.initial_scale}
 
 
-CONV_IMPLS = ("auto", "native", "split")
-
-
 def grouped_conv_class(conv_impl: str = "auto"):
-    """The layer class for grouped convolutions: ``split`` on TensorFlow, else native."""
-    if conv_impl not in CONV_IMPLS:
-        raise ValueError(f"conv_impl={conv_impl!r}: accepted {', '.join(CONV_IMPLS)}.")
-    if conv_impl == "auto":
-        conv_impl = "split" if keras.backend.backend() == "tensorflow" else "native"
-    return grouped_conv.Conv2D if conv_impl == "split" else layers.Conv2D
+    """The layer class for grouped convolutions (see :mod:`effnet_lib.conv_impl`)."""
+    return grouped_conv.Conv2D if resolve_conv_impl(conv_impl) == "split" else layers.Conv2D
 
 
 def build_model(spec_or_name, image_size: int | None = None, num_classes: int | None = None,
@@ -100,8 +94,9 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
             ``"softmax"`` returns probabilities like ``keras.applications``.
         conv_impl: how grouped convolutions run: ``"native"`` (Keras's
             ``Conv2D(groups=...)``), ``"split"`` (one conv per group, much faster
-            with TensorFlow on CPU) or ``"auto"`` (split on TensorFlow, else native).
-            Weights and outputs are the same either way.
+            with TensorFlow on CPU) or ``"auto"``: the faster of the two as measured
+            for this backend and device (:mod:`effnet_lib.conv_impl`). Weights and
+            outputs are the same either way.
         **overrides: any :class:`EfficientNetSpec` field, e.g. ``width_coefficient=0.5``.
 
     The model takes images in [0, 255] (uint8 or float) and normalises them itself.

@@ -23,11 +23,10 @@ use the device allocator's peak instead.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 from .flops import profile, training_memory
+from .fresh_process import measure_in_fresh_process, peak_rss_bytes, rss_bytes
 
 MIB = 2**20
 
@@ -45,13 +44,7 @@ def measure_peak(name: str, image_size: int, batch_size: int, steps: int = 3,
             raise ValueError(f"{label}={value!r}: it must be an integer >= {low}.")
     request = dict(name=name, image_size=image_size, batch_size=batch_size, steps=steps,
                    num_classes=num_classes, jit_compile=jit_compile)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    env.setdefault("KERAS_BACKEND", "tensorflow")
-    done = subprocess.run([sys.executable, "-m", "effnet_lib.memory", json.dumps(request)],
-                          capture_output=True, text=True, env=env, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"the measuring process failed ({done.returncode}):\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure_in_fresh_process("effnet_lib.memory", request, timeout=timeout)
 
 
 def validate_estimate(name: str = "B0-G1-GN", image_size: int = 128, batch_sizes=(8, 32),
@@ -84,19 +77,6 @@ def validate_estimate(name: str = "B0-G1-GN", image_size: int = 128, batch_sizes
                                ratio=grow / per_image_estimate))
 
 
-def _rss_bytes() -> int:
-    # The current resident set; ru_maxrss would only give the peak so far.
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss_bytes() -> int:
-    import resource
-
-    scale = 1 if sys.platform == "darwin" else 1024  # Linux reports KiB, macOS bytes
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
-
-
 def _child(request: dict) -> dict:
     import time
 
@@ -110,7 +90,7 @@ def _child(request: dict) -> dict:
     tiny = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
     tiny.compile(optimizer="sgd", loss="mse")
     tiny.train_on_batch(np.zeros((1, 8, 8, 3), "float32"), np.zeros((1, 6, 6, 4), "float32"))
-    baseline = max(_rss_bytes(), 0)
+    baseline = max(rss_bytes(), 0)
 
     size, batch = request["image_size"], request["batch_size"]
     model = build_model(request["name"], image_size=size, num_classes=request["num_classes"])
@@ -126,7 +106,7 @@ def _child(request: dict) -> dict:
     for _ in range(request["steps"]):
         model.train_on_batch(images, labels)
     per_step = (time.perf_counter() - start) / request["steps"]
-    peak = _peak_rss_bytes()
+    peak = peak_rss_bytes()
     return dict(baseline=baseline, peak=peak, measured=peak - baseline, seconds_per_step=per_step)
 
 

@@ -159,8 +159,8 @@ class Explorer:
     """A configuration and a baseline side by side, with their ratio and plots."""
 
     def __init__(self, config: dict | None = None, baseline: dict | None = None, plots: bool = True):
-        config = dict(size="B0", group_size=16, norm="LN_PN", image_size=160, **(config or {}))
-        baseline = dict(size="B0", group_size=1, norm="GN", image_size=224, **(baseline or {}))
+        config = {**dict(size="B0", group_size=16, norm="LN_PN", image_size=160), **(config or {})}
+        baseline = {**dict(size="B0", group_size=1, norm="GN", image_size=224), **(baseline or {})}
         self.plots = plots
         self.comparison = w.HTML()
         self.output = w.Output()

@@ -1,0 +1,116 @@
+"""The throughput benchmark, the group-size microbenchmark and conv_impl='auto'.
+
+These check that the measurements are made and reported sanely at tiny sizes;
+speed targets are measured by the benchmark itself and written in the README,
+never asserted here.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from effnet_lib import benchmark as bench
+from effnet_lib import conv_bench, conv_impl
+from effnet_lib.cli import main
+from effnet_lib.flops import profile
+from effnet_lib.spec import EfficientNetSpec
+
+
+def test_benchmark_prints_a_sane_table_beside_keras_applications(tmp_path, capsys):
+    argv = ["benchmark", "B0-G1-BN", "--image-size", "32", "--batch-size", "2", "--warmup", "1",
+            "--repeats", "2", "--steps", "1", "--num-classes", "10", "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "speed_vs_keras" in out and "images/s" in out
+    (csv,) = tmp_path.glob("benchmark-B0-G1-BN-32px-b2-*.csv")
+    table = pd.read_csv(csv)
+    assert sorted(zip(table.implementation, table["mode"])) == [
+        ("effnet-kit", "infer"), ("effnet-kit", "train"), ("keras", "infer"), ("keras", "train")]
+    assert (table.images_per_s_min <= table.images_per_s).all()
+    assert (table.images_per_s <= table.images_per_s_max).all()
+    np.testing.assert_allclose(table.step_ms, 1000 * 2 / table.images_per_s)
+    # The same network: keras.applications' trainable parameters are ours.
+    assert table.params.nunique() == 1
+    ours = table[table.implementation == "effnet-kit"].set_index("mode")
+    theirs = table[table.implementation == "keras"].set_index("mode")
+    for mode in ("train", "infer"):
+        assert ours.speed_vs_keras[mode] == pytest.approx(
+            ours.images_per_s[mode] / theirs.images_per_s[mode])
+    forward = profile(EfficientNetSpec.from_name("B0-G1-BN", num_classes=10), image_size=32).macs
+    assert ours.forward_macs_per_image_G["train"] == pytest.approx(forward / 1e9)
+    train_rate = forward * 3 * 2 / (ours.step_ms["train"] / 1000)
+    assert ours.achieved_macs_per_s_G["train"] == pytest.approx(train_rate / 1e9)
+    assert (0 < table.utilisation).all() and (table.utilisation < 2).all()
+    assert (table.peak_memory_mib > 0).all()
+    record = json.loads(csv.with_suffix(".json").read_text())
+    env = record["environment"]
+    assert {"date", "backend", "cpu", "versions", "matmul_macs_per_s"} <= set(env)
+    assert env["versions"]["keras"] and env["matmul_macs_per_s"] > 1e8
+    assert any("timm" in note for note in record["notes"]) == (
+        env["versions"]["timm"] is None or env["versions"]["torch"] is None)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(precision="8"), "precision='8'"),
+    (dict(mode="fast"), "mode='fast'"),
+    (dict(xla="maybe"), "xla='maybe'"),
+    (dict(references=("torchvision",)), "accepted keras, timm"),
+    (dict(batch_size=0), "batch_size=0"),
+    (dict(image_size=4), "image_size=4"),
+])
+def test_benchmark_rejects_bad_requests_before_measuring(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        bench.benchmark("B0", **kwargs)
+
+
+def test_benchmark_command_reports_a_bad_model_name(capsys):
+    assert main(["benchmark", "B9-G16"]) == 2
+    assert "Unknown model name" in capsys.readouterr().err
+
+
+def test_group_size_sweep_counts_and_plots(tmp_path):
+    table = conv_bench.sweep(channels=32, image_size=8, batch_size=2, group_sizes=(1, 8, "dense"),
+                             backends=("tensorflow",), xla=("off",), warmup=1, repeats=2, steps=1,
+                             progress=None)
+    rows = {(r.impl, r.group_size) for r in table.itertuples()}
+    # Split only where it is a real alternative (grouped, not depthwise nor dense).
+    assert rows == {("native", 1), ("native", 8), ("split", 8), ("native", 32)}
+    one = table.set_index(["impl", "group_size"])
+    assert one.macs["native", 32] == 32 * one.macs["native", 1] == 8 * 8 * 9 * 32 * 32 * 2 * 3
+    assert (table.seconds_min <= table.seconds).all() and (table.seconds > 0).all()
+    np.testing.assert_allclose(table.macs_per_s_G, table.macs / table.seconds / 1e9)
+    fig = conv_bench.plot(table)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    winners = conv_bench.winners(table, group_size=8)
+    assert winners[0]["backend"] == "tensorflow" and winners[0]["winner"] in ("native", "split")
+    with pytest.raises(ValueError, match="must divide channels=32"):
+        conv_bench.sweep(channels=32, group_sizes=(3,))
+
+
+def test_auto_conv_impl_prefers_the_users_measurement(tmp_path, monkeypatch):
+    monkeypatch.setenv("EFFNET_DATA_DIR", str(tmp_path))
+    shipped = conv_impl.choose("tensorflow", "cpu")
+    assert shipped[0] == "split" and "shipped measurement" in shipped[1]
+    conv_impl.save_choice([dict(backend="tensorflow", device="cpu", winner="native", date="x")])
+    winner, origin = conv_impl.choose("tensorflow", "cpu")
+    assert winner == "native" and "your measurement" in origin
+    # Saving another device keeps the first entry.
+    conv_impl.save_choice([dict(backend="tensorflow", device="gpu", winner="split")])
+    assert [e["device"] for e in json.loads(conv_impl.user_choices_path().read_text())["choices"]] == [
+        "cpu", "gpu"]
+    assert conv_impl.choose("torch", "npu")[0] == "native"  # nobody measured it
+    conv_impl.user_choices_path().write_text("{not json")
+    with pytest.raises(ValueError, match="not a conv_impl choice file"):
+        conv_impl.choose("tensorflow", "cpu")
+    with pytest.raises(ValueError, match="accepted auto, native, split"):
+        conv_impl.resolve("fast")
+
+
+def test_every_shipped_choice_is_a_measurement_with_its_date_and_margin():
+    entries = json.loads(conv_impl.SHIPPED.read_text())["choices"]
+    assert entries
+    for entry in entries:
+        assert entry["winner"] in ("native", "split") and entry["date"]
+        assert entry["speedup"] >= 1.0 and entry["group_size"] == 16
