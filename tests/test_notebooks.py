@@ -122,10 +122,32 @@ def check_04(record, output_dir):
     assert all(v > 1 for v in record["median_apparent_size_ratio"].values())
 
 
+def check_05(record, output_dir):
+    from effnet_lib.flops import profile, stage_balance, training_memory
+
+    for key, name in (("config", "B0-G16-LN_PN"), ("baseline", "B0-G1-GN")):
+        shown = record[key]
+        counted = profile(name, image_size=shown["image_size"], batch_size=shown["batch_size"],
+                          precision="16")
+        assert shown["name"] == name
+        assert shown["macs_per_image"] * shown["batch_size"] == counted.macs
+        assert shown["params"] == counted.params
+        assert shown["activation_bytes"] == counted.activation_bytes
+        assert shown["training_memory_bytes"] == training_memory(counted)["total"]
+    config, baseline = record["config"], record["baseline"]
+    assert record["ratios"]["macs_per_image"] == pytest.approx(
+        config["macs_per_image"] / baseline["macs_per_image"])
+    balance = stage_balance(profile("B0-G16-LN_PN", image_size=160, batch_size=32, precision="16"),
+                            ["block4b"])
+    assert config["stage_macs"] == balance.macs.tolist()
+    assert (output_dir / "05_resolution_scaling.csv").is_file()
+
+
 CHECKS = {
     "01_efficientnet_anatomy": check_01,
     "03_proxy_norm": check_03,
     "04_resolution_finetuning": check_04,
+    "05_flops_memory_explorer": check_05,
 }
 
 
