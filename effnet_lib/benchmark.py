@@ -115,22 +115,80 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
             say(note)
         if available:
             jobs += [(reference, m) for m in request["modes"]]
-    say(f"measuring the matrix-multiply rate ({backend}, {PRECISIONS[precision]}) ...")
-    matmul = measure_in_fresh_process("effnet_lib.benchmark", dict(job="matmul", **request),
-                                      timeout=timeout, backend=backend)
-    rows = []
-    for implementation, mode_ in jobs:
-        say(f"measuring {implementation} {mode_} ({spec.name} at {size}px, batch {batch_size}) ...")
-        job = dict(request, job="model", implementation=implementation, mode=mode_,
-                   name=name, size_name=spec.name.split("-")[0])
-        result = measure_in_fresh_process("effnet_lib.benchmark", job, timeout=timeout,
-                                          backend=None if implementation == "timm" else backend)
-        rows.append(_row(spec, request, implementation, mode_, result, matmul))
-    table = pd.DataFrame(rows)
-    table = _with_ratios(table)
+    matmul = _measure_matmul(request, backend, say, timeout)
+    rows = [_measure(name, spec, request, implementation, mode_, matmul, backend, say, timeout)
+            for implementation, mode_ in jobs]
+    table = _with_ratios(pd.DataFrame(rows))
     environment = dict(_environment(backend), matmul_macs_per_s=matmul["macs_per_s"],
                        matmul_size=matmul["n"], request=request)
     return BenchmarkReport(table, environment, notes)
+
+
+def measure_variants(entries, batch_size: int = 32, mode: str = "train", precision: str = "32",
+                     xla: str = "auto", warmup: int = 2, repeats: int = 5, steps: int = 3,
+                     num_classes: int = 1000, conv_impl: str = "auto", backend: str | None = None,
+                     isolate: bool = True, progress=print, timeout: float = 1800) -> BenchmarkReport:
+    """Measure several models, each at its own resolution, in one run (one matmul rate).
+
+    ``entries``: dicts with ``label`` (how a table names it, e.g. ``"G16-GN-Half"``),
+    ``name`` (model or case), ``image_size`` and optionally ``overrides`` (spec fields
+    such as ``width_coefficient``, for tiny test runs). No references are measured.
+    ``isolate=False`` measures in this process, one model after another: quicker to
+    start, but the models share the process's memory peak and compiled state, so use it
+    for smoke runs only; the table's ``memory_measure`` then says so.
+    """
+    from .cases import resolve_spec
+
+    if not entries:
+        raise ValueError("entries is empty: give at least one dict(label=, name=, image_size=).")
+    request = _check_request(dict(image_size=None, batch_size=batch_size, precision=precision,
+                                  mode=mode, xla=xla, references=(), warmup=warmup,
+                                  repeats=repeats, steps=steps, num_classes=num_classes,
+                                  conv_impl=conv_impl))
+    backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    say = progress or (lambda *_: None)
+    if not isolate and backend != os.environ.get("KERAS_BACKEND", "tensorflow"):
+        raise ValueError(f"isolate=False measures in this process, whose backend is not {backend!r}.")
+    matmul = _measure_matmul(request, backend, say, timeout, isolate)
+    rows = []
+    for entry in entries:
+        overrides = dict(entry.get("overrides") or {})
+        spec = resolve_spec(entry["name"], **overrides)
+        at_size = dict(request, image_size=entry["image_size"], overrides=overrides)
+        for mode_ in request["modes"]:
+            row = _measure(entry["name"], spec, at_size, "effnet-kit", mode_, matmul, backend, say,
+                           timeout, isolate)
+            rows.append(dict(label=entry["label"], **row))
+    environment = dict(_environment(backend), matmul_macs_per_s=matmul["macs_per_s"],
+                       matmul_size=matmul["n"], request=request)
+    return BenchmarkReport(pd.DataFrame(rows), environment, [])
+
+
+def _measure_matmul(request, backend, say, timeout, isolate=True) -> dict:
+    say(f"measuring the matrix-multiply rate ({backend}, {PRECISIONS[request['precision']]}) ...")
+    job = dict(job="matmul", **request)
+    if not isolate:
+        return _child(job)
+    return measure_in_fresh_process("effnet_lib.benchmark", job, timeout=timeout, backend=backend)
+
+
+def _measure(name, spec, request, implementation, mode, matmul, backend, say, timeout,
+             isolate=True) -> dict:
+    say(f"measuring {implementation} {mode} ({spec.name} at {request['image_size']}px, "
+        f"batch {request['batch_size']}) ...")
+    job = dict(request, job="model", implementation=implementation, mode=mode, name=name,
+               size_name=spec.name.split("-")[0])
+    if isolate:
+        result = measure_in_fresh_process("effnet_lib.benchmark", job, timeout=timeout,
+                                          backend=None if implementation == "timm" else backend)
+    else:
+        import keras
+
+        result = _child(job)
+        result["memory_measure"] += " (shared process: not this model's alone)"
+        result["peak_bytes"] = max(result["peak_bytes"], 0)
+        keras.backend.clear_session()
+    return _row(spec, request, implementation, mode, result, matmul)
 
 
 def _check_request(args: dict) -> dict:
@@ -326,7 +384,7 @@ def _build_keras(request: dict):
     from .efficientnet import build_model
 
     return build_model(request["name"], image_size=size, num_classes=classes,
-                       conv_impl=request["conv_impl"])
+                       conv_impl=request["conv_impl"], **request.get("overrides", {}))
 
 
 def _device_peak():

@@ -107,3 +107,34 @@ def write_tables(output_dir="figures") -> list[Path]:
             write_atomic(out / "skip_connections.csv", skips.to_csv(index=False)),
             write_atomic(out / "skip_connections.md", markdown(skips)),
             front_page_figure(out / "front_page.png")]
+
+
+def throughput_table(measured: pd.DataFrame, size: str = "B0",
+                     results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Images/s measured here beside the paper's IPU-POD16 training images/s, per variant.
+
+    ``measured`` is a :func:`effnet_lib.benchmark.measure_variants` table whose
+    ``label`` names the paper's variant (``"G1-GN-Native"``, ``"G16-LN_PN-Half"``...).
+    The two are different hardware, so each column is also given relative to the
+    G1-GN-Native row *of its own hardware*: those speed-ups are what can be compared.
+    """
+    results = reported() if results is None else results
+    ipu = results[(results.metric == "ipu_pod16_train_throughput") & (results["size"] == size)]
+    rows = []
+    for row in measured.itertuples():
+        hit = ipu[ipu.variant == row.label].value
+        rows.append({"variant": row.label, "model": row.model,
+                     "reported_resolution": int(ipu[ipu.variant == row.label].train_resolution.iloc[0])
+                     if len(hit) else None,
+                     "reported_ipu_pod16_images_per_s": float(hit.iloc[0]) if len(hit) and
+                     pd.notna(hit.iloc[0]) else None,
+                     "measured_here_resolution": int(row.image_size),
+                     "measured_here_images_per_s": round(float(row.images_per_s), 2),
+                     "measured_here_mode": row.mode})
+    table = pd.DataFrame(rows)
+    for column, ratio in (("reported_ipu_pod16_images_per_s", "reported_speedup_vs_G1_GN"),
+                          ("measured_here_images_per_s", "measured_speedup_vs_G1_GN")):
+        base = table.loc[table.variant == "G1-GN-Native", column]
+        table[ratio] = (table[column] / float(base.iloc[0])).round(3) if len(base) and \
+            pd.notna(base.iloc[0]) else None
+    return table

@@ -88,6 +88,27 @@ def check_01(record, output_dir):
     assert (output_dir / "model_table.csv").is_file() and (output_dir / "model_table.md").is_file()
 
 
+def check_02(record, output_dir):
+    import effnet_lib as el
+
+    g1, g16 = el.profile("B0-G1-GN"), el.profile("B0-G16-GN")
+    assert record["b0_macs_ratio_g16_over_g1"] == pytest.approx(g16.macs / g1.macs, abs=1e-3)
+    assert record["b0_params_ratio_g16_over_g1"] == pytest.approx(g16.params / g1.params, abs=1e-3)
+    low, high = record["macs_ratio_range"]
+    assert 1.0 < low <= high < 2.0  # G16 costs more multiply-adds at every size
+    sweep = record["sweep"]
+    for row in sweep["rows"]:
+        assert row["seconds"] > 0 and row["macs_per_s_G"] > 0
+        expected = sweep["image_size"] ** 2 * 9 * row["group_size"] * sweep["channels"] * sweep["batch_size"]
+        assert row["macs"] == 3 * expected  # forward + backward
+    assert {w["winner"] for w in record["conv_impl_winners_at_g16"]} <= {"native", "split"}
+    here = record["throughput_here"]
+    assert here["g1_images_per_s"] > 0 and here["g16_images_per_s"] > 0
+    assert record["g16_over_g1_throughput_here"] == pytest.approx(
+        here["g16_images_per_s"] / here["g1_images_per_s"])
+    assert record["g16_over_g1_throughput_ipu_reported"] == pytest.approx(29700 / 26400)
+
+
 def check_03(record, output_dir):
     for norm, by_batch in record["microbatch_top1"].items():
         assert all(_fraction(v) for v in by_batch.values()), (norm, by_batch)
@@ -143,11 +164,32 @@ def check_05(record, output_dir):
     assert (output_dir / "05_resolution_scaling.csv").is_file()
 
 
+def check_06(record, output_dir):
+    from effnet_lib.paper_tables import flops_table
+
+    ratio = flops_table().computed_over_reported.dropna()
+    shown = record["flops_computed_over_reported"]
+    assert (shown["min"], shown["max"], shown["rows"]) == (ratio.min(), ratio.max(), len(ratio))
+    assert 0.9 < shown["min"] <= shown["max"] < 1.1
+    rows = {row["variant"]: row for row in record["throughput"]}
+    assert set(rows) == {"G1-GN-Native", "G16-GN-Native", "G16-GN-Half", "G16-LN_PN-Native",
+                         "G16-LN_PN-Half"}
+    assert rows["G1-GN-Native"]["measured_speedup_vs_G1_GN"] == 1.0
+    assert rows["G16-GN-Half"]["reported_ipu_pod16_images_per_s"] == 47300
+    for row in rows.values():
+        assert row["measured_here_images_per_s"] > 0
+    assert all(_fraction(float(r["top1_measured"])) for r in record["small_scale"])
+    for name in ("flops_params.csv", "skip_connections.md", "06_throughput_here_vs_ipu.csv"):
+        assert (output_dir / name).is_file()
+
+
 CHECKS = {
     "01_efficientnet_anatomy": check_01,
+    "02_group_convolutions": check_02,
     "03_proxy_norm": check_03,
     "04_resolution_finetuning": check_04,
     "05_flops_memory_explorer": check_05,
+    "06_reproduce_paper": check_06,
 }
 
 
