@@ -397,6 +397,11 @@ def _add_training_commands(sub):
     tune.add_argument("--data", help="data source (default: the one it was trained on)")
     tune.add_argument("--checkpoint-dir", help="where to save (default RUN/finetune-SIZE)")
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--reestimate-bn-statistics", action="store_true",
+                      help="BN models: first recompute the matching BatchNorm layers' moving "
+                           "statistics at the new size (with --epochs 0, only that)")
+    tune.add_argument("--bn-batches", type=int, default=20,
+                      help="batches for --reestimate-bn-statistics (default 20)")
     tune.set_defaults(func=_finetune)
 
 
@@ -450,7 +455,8 @@ def _finetune(args):
              variable_filter=args.variable_filter,
              train_with_valid_preprocessing=args.train_with_valid_preprocessing, epochs=args.epochs,
              batch_size=args.batch_size, lr_schedule=args.lr_schedule,
-             base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed)
+             base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed,
+             reestimate_bn_statistics=args.reestimate_bn_statistics, bn_batches=args.bn_batches)
 
 
 def _add_benchmark_commands(sub):

@@ -70,12 +70,22 @@ def modulo_32_warning(train_size: int, finetune_size: int) -> str | None:
 def finetune(init_path, image_size: int, *, data: str | None = None, run_dir=None,
              variable_filter=("Top",), train_with_valid_preprocessing: bool = True, epochs: int = 2,
              batch_size: int = 64, lr_schedule: str = "cosine", base_learning_rate_exponent: float = -11,
-             label_smoothing: float = 0.1, seed: int = 0, progress: bool = True, say=print) -> dict:
-    """Fine-tune a checkpoint at ``image_size``; save and return its validation there."""
+             label_smoothing: float = 0.1, seed: int = 0, reestimate_bn_statistics: bool = False,
+             bn_batches: int = 20, progress: bool = True, say=print) -> dict:
+    """Fine-tune a checkpoint at ``image_size``; save and return its validation there.
+
+    ``reestimate_bn_statistics`` (BN models): first recompute the moving statistics
+    of the BatchNorm layers that match ``variable_filter`` on ``bn_batches`` batches
+    at the new size with the validation preprocessing (:mod:`effnet_lib.bn_statistics`).
+    With ``epochs=0`` that is all that happens: FixRes's cheapest variant.
+    """
     from .data import make_dataset
 
     if not (isinstance(image_size, int) and image_size >= 16):
         raise ValueError(f"image_size={image_size!r}: it must be an integer >= 16.")
+    if not (isinstance(epochs, int) and epochs >= (0 if reestimate_bn_statistics else 1)):
+        raise ValueError(f"epochs={epochs!r}: it must be an integer >= 1 (or 0 together with "
+                         f"re-estimating the BN statistics).")
     keras.utils.set_random_seed(seed)
     model, meta = checkpoints.load_model(init_path, image_size=image_size)
     data = data or meta["data"]
@@ -90,14 +100,27 @@ def finetune(init_path, image_size: int, *, data: str | None = None, run_dir=Non
                               label_smoothing=label_smoothing, progress=progress)
     if list(train_data.class_names) != list(meta["class_names"]):
         raise ValueError(f"{data}: its classes differ from the checkpoint's.")
-    updates_per_epoch = train_data.steps_per_epoch
-    peak = 2.0 ** base_learning_rate_exponent * batch_size
-    lr = recipe.schedule(lr_schedule, peak, updates_per_epoch, epochs)
-    soft = label_smoothing > 0
-    model.compile(optimizer=recipe.rmsprop(lr, rho=1 - 2.0 ** -14 * batch_size),
-                  loss=_loss(soft), metrics=_metrics(soft, train_data.num_classes), jit_compile=False)
-    model.fit(train_data.dataset, epochs=epochs, steps_per_epoch=updates_per_epoch,
-              verbose=1 if progress else 0, shuffle=False)
+    if reestimate_bn_statistics:
+        from . import bn_statistics
+
+        layers = bn_statistics.batchnorm_layers(
+            model, lambda name: matches(name, list(variable_filter or ("",))))
+        valid_view = make_dataset(data, "train", image_size, batch_size, repeat=False, seed=seed,
+                                  train_with_valid_preprocessing=True, progress=False)
+        shifts = bn_statistics.reestimate(model, valid_view.dataset, layers, max_batches=bn_batches)
+        say(f"re-estimated the statistics of {len(shifts)} BatchNorm layer(s) at {image_size}px "
+            f"on {bn_batches} batches; largest mean shift {max(shifts.values()):.3f} std "
+            f"({max(shifts, key=shifts.get)})")
+    if epochs > 0:
+        updates_per_epoch = train_data.steps_per_epoch
+        peak = 2.0 ** base_learning_rate_exponent * batch_size
+        lr = recipe.schedule(lr_schedule, peak, updates_per_epoch, epochs)
+        soft = label_smoothing > 0
+        model.compile(optimizer=recipe.rmsprop(lr, rho=1 - 2.0 ** -14 * batch_size),
+                      loss=_loss(soft), metrics=_metrics(soft, train_data.num_classes),
+                      jit_compile=False)
+        model.fit(train_data.dataset, epochs=epochs, steps_per_epoch=updates_per_epoch,
+                  verbose=1 if progress else 0, shuffle=False)
     run_dir = Path(run_dir or Path(checkpoints.resolve(init_path)).parent / f"finetune-{image_size}")
     result = evaluate(model, data, image_size, class_names=meta["class_names"])
     result.update(trained_at=meta["image_size"], variables_trained=trainable, epochs=epochs)

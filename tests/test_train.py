@@ -259,3 +259,40 @@ def test_small_scale_cases_keep_the_recipe_on_one_device():
     assert case.learning_rate == pytest.approx(2.0 ** -12 * 32)
     assert forward_macs(case, 64, 10) == pytest.approx(2 * forward_macs(case, 64, 5))
     assert forward_macs(case, 96, 1) > 2 * forward_macs(case, 64, 1)  # ~(96/64)^2
+
+
+def test_bn_statistics_are_re_estimated_exactly_at_the_new_size():
+    from effnet_lib import build_model
+    from effnet_lib.bn_statistics import batchnorm_layers, reestimate
+
+    model = build_model("B0-G1-BN", image_size=48, num_classes=4, **TINY)
+    rng = np.random.default_rng(0)
+    batches = [rng.uniform(0, 255, (3, 48, 48, 3)).astype("float32") for _ in range(3)]
+    head, last_block = model.get_layer("top_bn"), model.get_layer("block7a_project_bn")
+    reestimate(model, iter(batches), [last_block, head], max_batches=2)
+    # Independent recount: the head norm's inputs over the first two batches, computed after
+    # the earlier layer got its new statistics.
+    probe = keras.Model(model.inputs, head.input)
+    x = np.concatenate([np.asarray(probe(b, training=False)) for b in batches[:2]]).astype("float64")
+    np.testing.assert_allclose(head.moving_mean, x.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(head.moving_variance, x.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-5)
+    assert [layer.name for layer in batchnorm_layers(model, lambda n: n.startswith("top"))] == ["top_bn"]
+    gn = build_model("B0-G16-GN", image_size=32, num_classes=4, **TINY)
+    with pytest.raises(ValueError, match="keep no batch statistics"):
+        reestimate(gn, iter(batches), batchnorm_layers(gn))
+
+
+def test_finetune_can_only_re_estimate_bn_statistics(shapes, tmp_path, capsys):
+    run = tmp_path / "bn"
+    case = small_case(epochs=1).replace(model="B0-G1-BN")
+    train(case, data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY, progress=False,
+          validation=False, max_updates_per_epoch=2)
+    assert main(["finetune", "--init-path", str(run), "--image-size", "48", "--epochs", "0",
+                 "--reestimate-bn-statistics", "--bn-batches", "2", "--batch-size", "8",
+                 "--checkpoint-dir", str(tmp_path / "ft")]) == 0
+    printed = capsys.readouterr().out
+    assert "re-estimated the statistics of 1 BatchNorm layer(s) at 48px on 2 batches" in printed
+    result = json.loads((tmp_path / "ft" / "validation.json").read_text())
+    assert result["image_size"] == 48 and result["epochs"] == 0 and 0 <= result["top1"] <= 1
+    assert main(["finetune", "--init-path", str(run), "--image-size", "48", "--epochs", "0"]) == 2
+    assert "epochs=0" in capsys.readouterr().err
