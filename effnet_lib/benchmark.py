@@ -107,18 +107,23 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     say = progress or (lambda *_: None)
     notes = []
-    jobs = [("effnet-kit", m) for m in request["modes"]]
+    implementations = ["effnet-kit"]
     for reference in references:
         available, note = _reference_available(reference, spec)
         if note:
             notes.append(note)
             say(note)
         if available:
-            jobs += [(reference, m) for m in request["modes"]]
+            implementations.append(reference)
+    # Mode by mode, so that the runs compared in a ratio are next to each other in time
+    # (a shared machine's speed drifts over minutes).
+    jobs = [(implementation, m) for m in request["modes"] for implementation in implementations]
     matmul = _measure_matmul(request, backend, say, timeout)
     rows = [_measure(name, spec, request, implementation, mode_, matmul, backend, say, timeout)
             for implementation, mode_ in jobs]
     table = _with_ratios(pd.DataFrame(rows))
+    if "keras" in implementations:
+        table = _with_paired_ratio(table, name, spec, request, backend, say, timeout)
     environment = dict(_environment(backend), matmul_macs_per_s=matmul["macs_per_s"],
                        matmul_size=matmul["n"], request=request)
     return BenchmarkReport(table, environment, notes)
@@ -258,6 +263,21 @@ def _row(spec, request, implementation, mode, result, matmul) -> dict:
                 params=result["params"])
 
 
+def _with_paired_ratio(table, name, spec, request, backend, say, timeout) -> pd.DataFrame:
+    """``speed_vs_keras_paired``: the ratio from one process alternating the two models."""
+    paired = {}
+    for mode in request["modes"]:
+        say(f"measuring effnet-kit and keras {mode} alternately in one process ...")
+        job = dict(request, job="paired", mode=mode, name=name, size_name=spec.name.split("-")[0],
+                   implementations=["effnet-kit", "keras"])
+        times = measure_in_fresh_process("effnet_lib.benchmark", job, timeout=timeout,
+                                         backend=backend)["seconds_per_step"]
+        paired[mode] = statistics.median(times["keras"]) / statistics.median(times["effnet-kit"])
+    table["speed_vs_keras_paired"] = [paired.get(row.mode) if row.implementation == "effnet-kit"
+                                      else None for row in table.itertuples()]
+    return table
+
+
 def _with_ratios(table: pd.DataFrame) -> pd.DataFrame:
     # The ratio to each reference: >1 means effnet-kit is faster.
     for reference in table.implementation.unique():
@@ -298,6 +318,8 @@ def format_table(report: BenchmarkReport) -> str:
     columns = ["implementation", "mode", "images_per_s", "images_per_s_min", "images_per_s_max",
                "step_ms", "peak_memory_mib", "achieved_macs_per_s_G", "utilisation"]
     columns += [c for c in t.columns if c.startswith("speed_vs_")]
+    paired = ("\nspeed_vs_keras_paired: the ratio timed in one process, the two models' runs "
+              "alternating (drift cancels; the fairer figure)") if "speed_vs_keras_paired" in t else ""
     shown = t[columns].copy()
     for column in columns[2:]:
         shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:,.3g}")
@@ -307,7 +329,7 @@ def format_table(report: BenchmarkReport) -> str:
             f"{env['cpu']} ({env['cpu_count']} cores), {env['date']}\n"
             f"images/s: median of the timed runs (min, max); utilisation: achieved multiply-adds/s "
             f"over a {env['matmul_size']}-square matrix product's "
-            f"{env['matmul_macs_per_s'] / 1e9:,.1f} G multiply-adds/s\n")
+            f"{env['matmul_macs_per_s'] / 1e9:,.1f} G multiply-adds/s{paired}\n")
     return head + shown.to_string(index=False) + "".join(f"\nnote: {n}" for n in report.notes)
 
 
@@ -316,6 +338,8 @@ def format_table(report: BenchmarkReport) -> str:
 def _child(request: dict) -> dict:
     if request["job"] == "matmul":
         return _matmul_rate(request)
+    if request["job"] == "paired":
+        return _paired_child(request)
     if request["implementation"] == "timm":
         return _timm_child(request)
     return _keras_child(request)
@@ -407,12 +431,11 @@ def _device_peak():
     return None
 
 
-def _keras_child(request: dict) -> dict:
+def _keras_step(request: dict):
+    """(the network, a blocking step function, the compiled model) for one Keras job."""
     import keras
     import numpy as np
 
-    _set_precision(request["precision"])
-    baseline = rss_bytes()
     net = _build_keras(request)
     model = _keras_synthetic_model(net, request["image_size"])
     xla = XLA[request["xla"]]
@@ -422,16 +445,40 @@ def _keras_child(request: dict) -> dict:
                                                          epsilon=1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=xla)
-        step = lambda: model.train_on_batch(labels, labels)  # noqa: E731
-    else:
-        model.compile(jit_compile=xla)
-        step = lambda: model.predict_on_batch(labels)  # noqa: E731
+        return net, (lambda: model.train_on_batch(labels, labels)), model
+    model.compile(jit_compile=xla)
+    return net, (lambda: model.predict_on_batch(labels)), model
+
+
+def _keras_child(request: dict) -> dict:
+    import numpy as np
+
+    _set_precision(request["precision"])
+    baseline = rss_bytes()
+    net, step, model = _keras_step(request)
     times = time_steps(step, max(request["warmup"], 1), request["repeats"], request["steps"])
     device = _device_peak()
     peak, measure = device or (peak_rss_bytes() - baseline, "CPU peak RSS growth")
     return dict(seconds_per_step=times, peak_bytes=peak, memory_measure=measure,
-                xla=str(getattr(model, "jit_compile", xla)), model=net.name,
+                xla=str(getattr(model, "jit_compile", XLA[request["xla"]])), model=net.name,
                 params=int(sum(np.prod(w.shape) for w in net.trainable_weights)))
+
+
+def _paired_child(request: dict) -> dict:
+    """Both implementations in one process, their timed runs alternating (A B A B ...):
+    drift of a shared machine's speed then hits both alike, which the ratio needs."""
+    _set_precision(request["precision"])
+    steps = {}
+    for implementation in request["implementations"]:
+        _, step, _ = _keras_step(dict(request, implementation=implementation))
+        for _ in range(max(request["warmup"], 1)):
+            step()
+        steps[implementation] = step
+    times = {implementation: [] for implementation in steps}
+    for _ in range(request["repeats"]):
+        for implementation, step in steps.items():
+            times[implementation] += time_steps(step, 0, 1, request["steps"])
+    return dict(seconds_per_step=times)
 
 
 def _timm_child(request: dict) -> dict:
