@@ -65,7 +65,7 @@ class BenchmarkReport:
 
     def save(self, output_dir) -> list[Path]:
         """Write the table (CSV) and table + environment + notes (JSON) into ``output_dir``."""
-        from .notebook_results import _atomic_write
+        from .notebook_results import atomic_write
 
         out = Path(output_dir)
         stamp = self.environment["date"].replace(":", "").replace("-", "")[:15]
@@ -73,8 +73,8 @@ class BenchmarkReport:
         base = out / f"benchmark-{first['model']}-{first['image_size']}px-b{first['batch_size']}-{stamp}"
         payload = dict(environment=self.environment, notes=self.notes,
                        results=json.loads(self.table.to_json(orient="records")))
-        return [_atomic_write(base.with_suffix(".csv"), lambda t: self.table.to_csv(t, index=False)),
-                _atomic_write(base.with_suffix(".json"),
+        return [atomic_write(base.with_suffix(".csv"), lambda t: self.table.to_csv(t, index=False)),
+                atomic_write(base.with_suffix(".json"),
                               lambda t: t.write_text(json.dumps(payload, indent=2) + "\n"))]
 
 

@@ -84,10 +84,10 @@ def resolve(conv_impl: str) -> str:
 
 def save_choice(entries: list[dict], path: Path | None = None) -> Path:
     """Merge measured winners (dicts with backend, device, winner, ...) into the user's file."""
-    from .notebook_results import _atomic_write
+    from .notebook_results import atomic_write
 
     path = Path(path or user_choices_path())
     keep = [e for e in _read(path)
             if not any((e["backend"], e["device"]) == (n["backend"], n["device"]) for n in entries)]
     text = json.dumps({"choices": keep + entries}, indent=2) + "\n"
-    return _atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: tmp.write_text(text))

@@ -33,7 +33,10 @@ def check_profile(profile: str) -> str:
     return profile
 
 
-def _atomic_write(path: Path, write) -> Path:
+def atomic_write(path, write) -> Path:
+    """Call ``write(tmp_path)``, then rename the temporary file to ``path``: a crash never
+    leaves half a file, and a failed write leaves the old one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -48,17 +51,21 @@ def _atomic_write(path: Path, write) -> Path:
 def save_figure(fig, output_dir, name: str, dpi: int = 120) -> Path:
     """Save a matplotlib figure as ``output_dir/name.png``."""
     path = Path(output_dir) / f"{name}.png"
-    return _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight",
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight",
                                                        format="png"))
 
 
 def save_table(table: pd.DataFrame, output_dir, name: str) -> list[Path]:
     """Save a table as ``output_dir/name.csv`` and ``output_dir/name.md``."""
     base = Path(output_dir) / name
+    return [atomic_write(base.with_suffix(".csv"), lambda t: table.to_csv(t, index=False)),
+            atomic_write(base.with_suffix(".md"), lambda t: t.write_text(markdown(table)))]
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """A Markdown table with blanks, not "nan", where a value does not apply."""
     shown = table.astype(object).where(table.notna(), "")
-    return [_atomic_write(base.with_suffix(".csv"), lambda t: table.to_csv(t, index=False)),
-            _atomic_write(base.with_suffix(".md"),
-                          lambda t: t.write_text(shown.to_markdown(index=False) + "\n"))]
+    return shown.to_markdown(index=False) + "\n"
 
 
 def _plain(value):
@@ -85,7 +92,7 @@ def record(output_dir, notebook: str, **numbers_) -> Path:
     current = load_record(output_dir, notebook) if path.exists() else {}
     current.update(_plain(numbers_))
     text = json.dumps(current, indent=2, sort_keys=True) + "\n"
-    return _atomic_write(path, lambda tmp: tmp.write_text(text))
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def load_record(output_dir, notebook: str) -> dict:

@@ -16,12 +16,12 @@ they write the tables through this module and ``paper_tables``:
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .notebook_results import atomic_write, markdown  # noqa: F401 (markdown: re-exported)
 from .spec import PRESETS, EfficientNetSpec
 
 VARIANTS = ("G1-BN", "G1-GN", "G16-GN", "G16-LN_PN")
@@ -73,16 +73,6 @@ def reproduce(output_dir="figures", sizes=tuple(PRESETS), progress=True) -> list
     return write_tables(output_dir) + write_model_table(output_dir, sizes, progress)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """A Markdown table with blanks, not "nan", where a value does not apply."""
-    shown = table.astype(object).where(table.notna(), "")
-    return shown.to_markdown(index=False) + "\n"
-
-
 def write_atomic(path: Path, text: str) -> Path:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+    """Write ``text`` via a temporary file and rename, so a crash never leaves half a file."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
