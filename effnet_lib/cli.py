@@ -268,7 +268,9 @@ def _add_data_commands(sub):
     bench.add_argument("source", nargs="?", default="shapes")
     bench.add_argument("--image-size", type=int, default=224)
     bench.add_argument("--batch-size", type=int, default=64)
-    bench.add_argument("--images", type=int, default=3000, help="images timed per loop")
+    bench.add_argument("--images", type=int, default=3000, help="images timed per loop and round")
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="the two loops take turns this many times; medians are reported")
     bench.add_argument("--cache", action="store_true", help="cache encoded files in memory")
     bench.set_defaults(func=_data_bench)
 
@@ -305,14 +307,20 @@ def _data_build_tfrecords(args):
 
 def _data_bench(args):
     _quiet_backend()
-    from .data.bench import bench
+    from .data.bench import bench, explain
 
-    result = bench(args.source, args.image_size, args.batch_size, args.images, cache=args.cache)
-    print(f"{args.source} at {args.image_size}px, batch {args.batch_size}:")
+    result = bench(args.source, args.image_size, args.batch_size, args.images, rounds=args.rounds,
+                   cache=args.cache)
+    size = result["source_size"]
+    sources = f", sources {size[0]}x{size[1]} px (median)" if size else ""
+    print(f"{args.source} at {args.image_size}px, batch {args.batch_size}{sources}; "
+          f"medians of {args.rounds} rounds:")
     print(f"  training pipeline  {result['pipeline_images_per_s']:9.0f} images/s")
     if "ratio" in result:
         print(f"  bare decode        {result['bare_decode_images_per_s']:9.0f} images/s")
-        print(f"  ratio              {result['ratio']:9.2f}  (pipeline / bare decode)")
+        print(f"  ratio              {result['ratio']:9.2f}  (pipeline / bare decode; rounds: "
+              + ", ".join(f"{r['ratio']:.2f}" for r in result["rounds_measured"]) + ")")
+    print(f"  {explain(result)}")
 
 
 def _bool(text):

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from effnet_lib.cli import main
 from effnet_lib.data import make_dataset, parse_source
+from effnet_lib.data.bench import GOAL, bench, explain
 from effnet_lib.data.mixing import cutmix, mix_batch, mixup, soft_labels
 from effnet_lib.data.preprocessing import is_complete_image, preprocess_train, preprocess_valid
 from effnet_lib.data.shapes import make_shapes
@@ -90,6 +91,15 @@ def test_validation_crop_is_the_centre():
     image[:, 64:] = 255
     out = preprocess_valid(tf.io.encode_png(image), 32).numpy().astype(float)
     assert abs(out[:, :16].mean() - 0) < 3 and abs(out[:, 16:].mean() - 255) < 3
+
+
+def test_validation_pixels_are_the_rounded_bilinear_resize_of_the_centre_crop():
+    # A PNG decodes losslessly, so the expected pixels can be computed independently.
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    out = preprocess_valid(tf.io.encode_png(image), 24, crop_ratio=0.8).numpy()
+    crop = image[4:36, 9:41].astype(np.float32)  # side round(40 * 0.8) = 32, centred
+    expected = np.round(tf.image.resize(crop, [24, 24], method="bilinear").numpy())
+    assert np.array_equal(out, expected.astype(np.uint8))
 
 
 def test_train_with_valid_preprocessing_uses_the_validation_transform(shapes_dir):
@@ -214,10 +224,32 @@ def test_data_commands(shapes_dir, tmp_path, capsys):
                  "--mixup-alpha", "0.2", "--out", str(out)]) == 0
     assert out.stat().st_size > 5000
     assert main(["data", "bench", f"folder:{shapes_dir}", "--image-size", "32", "--batch-size", "4",
-                 "--images", "40"]) == 0
+                 "--images", "40", "--rounds", "1"]) == 0
     printed = capsys.readouterr().out
     assert "training pipeline" in printed and "bare decode" in printed and "ratio" in printed
+    assert "sources 48x48 px" in printed and "goal" in printed
     assert main(["data", "build-tfrecords", str(shapes_dir), str(tmp_path / "s"), "--train-shards", "2"]) == 0
     assert len(list((tmp_path / "s").glob("*-of-*"))) == 4
     assert main(["data", "show", "folder:/nonexistent"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_bench_takes_turns_and_reports_medians(shapes_dir, shards_dir):
+    result = bench(f"folder:{shapes_dir}", 32, 4, images=8, rounds=3, warmup=1, progress=False)
+    rounds = result["rounds_measured"]
+    assert len(rounds) == 3 and all(r["pipeline"] > 0 and r["bare_decode"] > 0 for r in rounds)
+    assert result["ratio"] == sorted(r["pipeline"] / r["bare_decode"] for r in rounds)[1]
+    assert result["pipeline_images_per_s"] == sorted(r["pipeline"] for r in rounds)[1]
+    assert result["source_size"] == (48, 48)
+    shards = bench(f"imagenet:{shards_dir}", 32, 4, images=4, rounds=1, warmup=1, progress=False)
+    assert shards["source_size"] == (48, 48) and shards["ratio"] > 0
+    with pytest.raises(ValueError, match="rounds=0"):
+        bench(f"folder:{shapes_dir}", 32, 4, images=8, rounds=0, progress=False)
+
+
+def test_bench_says_what_bounds_the_pipeline():
+    base = dict(image_size=224, source_size=(128, 128))
+    assert "meets the goal" in explain(dict(base, ratio=GOAL))
+    assert "resizing up" in explain(dict(base, ratio=0.5))
+    assert "cost more than decoding" in explain(dict(base, ratio=0.5, source_size=(448, 448)))
+    assert "no files" in explain(dict(base))
