@@ -116,6 +116,7 @@ class _RunLog(keras.callbacks.Callback):
         self.write = write
         self.stopped = None
         self.average = None
+        self.reached = None  # epoch and updates at the last checkpoint boundary, written or not
         self.started = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -145,6 +146,7 @@ class _RunLog(keras.callbacks.Callback):
         if (log_index + 1) % self.logs_per_checkpoint:
             return
         epoch = (log_index + 1) // self.logs_per_checkpoint * self.meta["epochs_per_checkpoint"]
+        self.reached = dict(epoch=epoch, updates=updates)
         self._update_average()
         if self.write:
             meta = dict(self.meta, epoch=epoch, updates=updates, metrics=logs)
@@ -329,8 +331,9 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                                          batch_size=max(case.micro_batch_size, 32))
         if chief:
             (run_dir / "validation.json").write_text(json.dumps(result, indent=1))
+    # A worker other than the chief writes no checkpoint: it reports where its own log got to.
     done = checkpoints.latest(run_dir)
-    done_meta = checkpoints.read_meta(done) if done else {}
+    done_meta = log.reached or (checkpoints.read_meta(done) if done else {})
     return TrainResult(str(run_dir), done_meta.get("epoch", 0), done_meta.get("updates", 0),
                        resumed_from, history, result, log.stopped, core)
 
