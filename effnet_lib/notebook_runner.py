@@ -53,7 +53,8 @@ class NotebookRun:
             # parameters after the parameters cell), with the cell's first line.
             where = f"cell {e['cell']} (In [{e.get('execution_count')}]: {e.get('source', '')!r})"
         return (f"{self.name}: FAILED at {where} after {self.seconds:.1f} s: "
-                f"{e['exception']}: {e['message']} (executed copy: {self.output})")
+                f"{e['exception']}: {e['message']} (executed copy: {self.output}; "
+                f"kernel log: {kernel_log(self.output)})")
 
 
 @dataclass
@@ -188,10 +189,13 @@ def execute_one(source: str, target: str, parameters: dict) -> NotebookRun:
     name = Path(source).stem
     started = time.perf_counter()
     error = None
+    log = kernel_log(target)
     try:
-        papermill.execute_notebook(source, target, parameters=parameters, kernel_name=KERNEL_NAME,
-                                   cwd=str(Path(source).parent), progress_bar=False,
-                                   log_output=False)
+        with open(log, "w") as log_file:
+            papermill.execute_notebook(source, target, parameters=parameters, kernel_name=KERNEL_NAME,
+                                       cwd=str(Path(source).parent), progress_bar=False,
+                                       log_output=False,
+                                       kernel_manager_class=_kernel_manager_writing_to(log_file))
     except PapermillExecutionError as failure:
         error = dict(cell=failure.cell_index, execution_count=failure.exec_count,
                      source=_first_line(failure.source, 80), exception=failure.ename,
@@ -199,6 +203,28 @@ def execute_one(source: str, target: str, parameters: dict) -> NotebookRun:
     except Exception as failure:  # the kernel died, the file is not a notebook ...
         error = dict(cell=None, exception=type(failure).__name__, message=_first_line(str(failure)))
     return NotebookRun(name, target, time.perf_counter() - started, error)
+
+
+def kernel_log(target) -> Path:
+    """Where the kernel's own output goes: beside the executed copy, ``NN_name.kernel.log``."""
+    target = Path(target)
+    return target.with_name(target.stem + ".kernel.log")
+
+
+def _kernel_manager_writing_to(log_file):
+    # The kernel process writes to its stdout and stderr file descriptors (TensorFlow's
+    # C++ start-up lines, ipykernel's transport warning) outside any cell; they would
+    # otherwise land in the middle of `effnet reproduce`'s progress bar. Cell output
+    # still reaches the notebook. jupyter_client passes start_kernel's keywords to Popen.
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stdout", log_file)
+            kw.setdefault("stderr", log_file)
+            return await super().start_kernel(**kw)
+
+    return KernelManagerWithLog
 
 
 def _first_line(text: str, limit: int = 300) -> str:

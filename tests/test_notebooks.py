@@ -204,14 +204,15 @@ def _notebook(path: Path, *code: str) -> None:
                                                                      "display_name": "Python 3"}}), path)
 
 
-def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path):
+def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path, capfd):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "01_breaks.ipynb", "x = 1", "raise RuntimeError('boom in the second cell')")
     _notebook(notebooks / "02_works.ipynb",
               "import json, os, sys\n"
               "json.dump(dict(python=sys.executable, cwd=os.getcwd(), profile=profile, data=data,\n"
-              "               seed=seed, output_dir=output_dir), open(f'{output_dir}/02.json', 'w'))")
+              "               seed=seed, output_dir=output_dir), open(f'{output_dir}/02.json', 'w'))",
+              "os.write(2, b'written to the kernel process stderr\\n')")
     (notebooks / "notes.ipynb").write_text("not a numbered lesson: ignored")
     messages = []
     result = run_notebooks(profile="smoke", jobs=2, output_dir=tmp_path / "out", build_dir=tmp_path / "build",
@@ -233,6 +234,10 @@ def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path)
     assert seen["output_dir"] == str((tmp_path / "out").absolute())
     assert seen["data"] == f"folder:{Path('relative/images').absolute()}"
     assert (tmp_path / "build" / "02_works.ipynb").is_file()
+    # What the kernel process writes outside the notebook goes to its log, not the terminal.
+    assert "written to the kernel process stderr" in (tmp_path / "build" / "02_works.kernel.log").read_text()
+    assert "written to the kernel process stderr" not in capfd.readouterr().err
+    assert "kernel log:" in failed.describe()
     source = nbformat.read(notebooks / "01_breaks.ipynb", as_version=4)
     assert all(not cell.outputs for cell in source.cells)  # the sources are never written
 
