@@ -332,8 +332,10 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         if chief:
             (run_dir / "validation.json").write_text(json.dumps(result, indent=1))
     # A worker other than the chief writes no checkpoint: it reports where its own log got to.
-    done = checkpoints.latest(run_dir)
-    done_meta = log.reached or (checkpoints.read_meta(done) if done else {})
+    done_meta = log.reached
+    if done_meta is None:  # nothing trained in this call: the newest checkpoint says
+        done = checkpoints.latest(run_dir)
+        done_meta = checkpoints.read_meta(done) if done else {}
     return TrainResult(str(run_dir), done_meta.get("epoch", 0), done_meta.get("updates", 0),
                        resumed_from, history, result, log.stopped, core)
 

@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from . import tfrecords
 from .pipeline import make_dataset
+from .preprocessing import image_shape
 
 GOAL = 0.8  # the pipeline should keep this share of the bare decode rate (issue 4)
 
@@ -64,8 +65,6 @@ def source_size(data, sample: int = 32) -> tuple[int, int] | None:
     else:
         step = max(1, len(data.files) // sample)
         encoded = tf.data.Dataset.from_tensor_slices(data.files[::step][:sample]).map(tf.io.read_file)
-    from .preprocessing import image_shape
-
     shapes = [image_shape(e).numpy()[:2] for e in encoded]
     if not shapes:
         return None
