@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.10+:
 #   make test        create .venv, install the kit with its dev extra, run the tests
-#   make reproduce   the main job: run the notebooks (quick profile), tables and figures into figures/
+#   make reproduce   the main job: run the notebooks (quick budget), tables and figures into figures/
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 reproduce: $(STAMP)
-	$(VENV)/bin/effnet reproduce --profile quick --output-dir figures
+	$(VENV)/bin/effnet reproduce --budget quick --output-dir figures
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

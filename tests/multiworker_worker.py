@@ -13,8 +13,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from effnet_lib import load_case  # noqa: E402
-from effnet_lib.efficientnet import build_model  # noqa: E402
-from effnet_lib.train import train  # noqa: E402
+from effnet_lib.models import build_model  # noqa: E402
+from effnet_lib.training.train import train  # noqa: E402
 
 # Global batch 8 = micro-batch 2 x accumulation 2 x 2 workers: the all-reduce and the
 # accumulation both run.

@@ -5,19 +5,22 @@ speed targets are measured by the benchmark itself and written in the README,
 never asserted here.
 """
 
+import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from effnet_lib import benchmark as bench
-from effnet_lib import conv_bench, conv_impl
+from effnet_lib.bench import steps, throughput as bench
+from effnet_lib.bench import group_sizes as conv_bench
+from effnet_lib.models import conv_impl
 from effnet_lib.cli import main
-from effnet_lib.flops import profile
-from effnet_lib.spec import EfficientNetSpec
+from effnet_lib.profiling import profile
+from effnet_lib.models.spec import EfficientNetSpec
 
 
+@pytest.mark.slow
 def test_benchmark_prints_a_sane_table_beside_keras_applications(tmp_path, capsys):
     argv = ["benchmark", "B0-G1-BN", "--image-size", "32", "--batch-size", "2", "--warmup", "1",
             "--repeats", "2", "--steps", "1", "--num-classes", "10", "--mode", "train",
@@ -74,6 +77,7 @@ def test_benchmark_command_reports_a_bad_model_name(capsys):
     assert "Unknown model name" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_group_size_sweep_counts_and_plots(tmp_path):
     table = conv_bench.sweep(channels=32, image_size=8, batch_size=2, group_sizes=(1, 8, "dense"),
                              backends=("tensorflow",), xla=("off",), warmup=1, repeats=2, steps=1,
@@ -121,10 +125,10 @@ def test_every_shipped_choice_is_a_measurement_with_its_date_and_margin():
 
 
 def test_inference_measurement_of_a_tiny_model_in_this_process():
-    job = dict(job="model", implementation="effnet-kit", mode="infer", name="B0-G16-GN",
+    spec = EfficientNetSpec.from_name("B0-G16-GN", width_coefficient=0.25, depth_coefficient=0.25)
+    job = dict(job="model", implementation="effnet-kit", mode="infer", spec=dataclasses.asdict(spec),
                size_name="B0", image_size=32, batch_size=2, precision="32", xla="auto", warmup=1,
-               repeats=2, steps=1, num_classes=10, conv_impl="auto",
-               overrides=dict(width_coefficient=0.25, depth_coefficient=0.25))
-    result = bench._child(job)
+               repeats=2, steps=1, num_classes=10, conv_impl="auto")
+    result = steps.run_job(job)
     assert len(result["seconds_per_step"]) == 2 and min(result["seconds_per_step"]) > 0
     assert result["model"].startswith("efficientnet_b0") and result["params"] > 10_000

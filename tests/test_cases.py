@@ -1,7 +1,7 @@
 import pytest
 
 from effnet_lib import case_names, load_case, load_cases
-from effnet_lib.spec import HALF_RESOLUTION, PRESETS
+from effnet_lib.models.spec import HALF_RESOLUTION, PRESETS
 
 
 def test_there_are_thirty_cases_named_as_in_the_paper():

@@ -1,7 +1,7 @@
 import pytest
 
 from effnet_lib.cli import main
-from effnet_lib.reproduce import reproduce
+from effnet_lib.paper.tables import write_all_tables
 
 
 def test_cases_lists_all_thirty(capsys):
@@ -43,7 +43,7 @@ def test_help_is_complete(command, capsys):
 
 
 def test_reproduce_writes_the_model_table(tmp_path):
-    paths = reproduce(tmp_path, sizes=("B0",), progress=False)
+    paths = write_all_tables(tmp_path, sizes=("B0",), progress=False)
     assert {"model_table.csv", "model_table.md", "flops_params.md", "front_page.png"} <= {p.name for p in paths}
     import pandas as pd
 

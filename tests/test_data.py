@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from effnet_lib.cli import main
-from effnet_lib.data import make_dataset, parse_source
+from effnet_lib.data import Augmentation, make_dataset, parse_source
 from effnet_lib.data.bench import GOAL, bench, explain
 from effnet_lib.data.mixing import cutmix, mix_batch, mixup, soft_labels
 from effnet_lib.data.preprocessing import is_complete_image, preprocess_train, preprocess_valid
@@ -105,8 +105,8 @@ def test_validation_pixels_are_the_rounded_bilinear_resize_of_the_centre_crop():
 def test_train_with_valid_preprocessing_uses_the_validation_transform(shapes_dir):
     kwargs = dict(image_size=32, batch_size=24, shuffle=False, seed=0)
     plain = _all(make_dataset(f"folder:{shapes_dir}", "train", training=False, **kwargs))[0]
-    fine_tune = _all(make_dataset(f"folder:{shapes_dir}", "train", train_with_valid_preprocessing=True,
-                                  **kwargs))[0]
+    fine_tune = _all(make_dataset(f"folder:{shapes_dir}", "train",
+                                  augmentation=Augmentation(valid_preprocessing=True), **kwargs))[0]
     augmented = _all(make_dataset(f"folder:{shapes_dir}", "train", **kwargs))[0]
     assert np.array_equal(plain, fine_tune) and not np.array_equal(plain, augmented)
 
@@ -135,8 +135,8 @@ def test_soft_labels_mixup_and_cutmix_keep_label_mass():
 
 
 def test_mixing_in_the_pipeline_gives_soft_labels(shapes_dir):
-    data = make_dataset(f"folder:{shapes_dir}", "train", 32, 8, mixup_alpha=0.2, cutmix_lambda=0.9,
-                        label_smoothing=0.1, seed=0)
+    augmentation = Augmentation(mixup_alpha=0.2, cutmix_lambda=0.9, label_smoothing=0.1)
+    data = make_dataset(f"folder:{shapes_dir}", "train", 32, 8, augmentation=augmentation, seed=0)
     images, labels = next(iter(data.dataset))
     assert images.dtype == tf.uint8 and labels.shape == (8, CLASSES)
     assert np.allclose(labels.numpy().sum(1), 1, atol=1e-5)

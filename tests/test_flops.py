@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import effnet_lib as el
-from effnet_lib.flops import stage_balance, training_memory
-from effnet_lib.spec import HALF_RESOLUTION
+from effnet_lib.profiling import stage_balance, training_memory
+from effnet_lib.models.spec import HALF_RESOLUTION
 
 from conftest import SMALL
 
@@ -107,7 +107,7 @@ def test_training_memory_estimate_adds_up():
     assert memory["total"] == sum(v for k, v in memory.items() if k != "total")
 
 
-@pytest.mark.parametrize("kwargs, message", [(dict(precision="8"), "accepted 16 or 32"),
+@pytest.mark.parametrize("kwargs, message", [(dict(precision="8"), "precision=.8.: accepted 32.32"),
                                              (dict(batch_size=0), "batch_size=0"),
                                              (dict(image_size=4), "image_size=4")])
 def test_bad_arguments_are_rejected(kwargs, message):

@@ -4,14 +4,15 @@ import pytest
 
 import effnet_lib
 from effnet_lib import build_model
-from effnet_lib.model_summary import block_summary, count_weights
+from effnet_lib.models.summary import block_summary, count_weights
 
 from conftest import SMALL
 
 BATCH_INDEPENDENT = ["GN", "LN", "GN_PN", "LN_PN"]
 
 
-@pytest.mark.parametrize("size", range(8))
+@pytest.mark.parametrize("size", [pytest.param(s, marks=pytest.mark.slow if s >= 4 else ())
+                                  for s in range(8)])
 def test_g1_bn_has_keras_applications_parameter_count(size):
     ours = build_model(f"B{size}-G1-BN")
     reference = getattr(keras.applications, f"EfficientNetB{size}")(weights=None)
@@ -98,7 +99,7 @@ def test_proxy_norm_placement_matches_the_reference():
         else:  # Proxy Norm carries the affine
             assert (layer.center, layer.scale) == (False, False)
             assert isinstance(model.get_layer(name[:-3] + "_proxy_norm"),
-                              effnet_lib.proxy_norm.ProxyNormActivation)
+                              effnet_lib.models.proxy_norm.ProxyNormActivation)
     # Squeeze-excite keeps the plain activation.
     assert model.get_layer("block2a_se_reduce").activation.__name__ in ("silu", "swish")
 
@@ -151,8 +152,8 @@ def test_bad_image_size_is_rejected():
 
 
 def test_split_grouped_conv_equals_keras_grouped_conv(tmp_path):
-    from effnet_lib import grouped_conv
-    from effnet_lib.efficientnet import grouped_conv_class
+    from effnet_lib.models import grouped_conv
+    from effnet_lib.models.conv_impl import grouped_conv_class
 
     x = np.random.default_rng(0).normal(size=(2, 9, 9, 32)).astype("float32")
     native = keras.layers.Conv2D(48, 3, strides=2, padding="same", groups=4, use_bias=False)
@@ -173,3 +174,40 @@ def test_split_grouped_conv_equals_keras_grouped_conv(tmp_path):
     np.testing.assert_allclose(b(images), a(images), atol=1e-4)
     with pytest.raises(ValueError, match="conv_impl"):
         grouped_conv_class("fast")
+
+
+# ----------------------------------------------------------------- every valid model name
+
+def _name_parts(name):
+    size, group, norm = name.split("-")
+    return int(group[1:]), norm.lower()
+
+
+# B0's names run in the quick tier; the other sizes differ only in width, depth and
+# resolution, which this test overrides, so they join the slow tier.
+@pytest.mark.parametrize("name", [
+    pytest.param(name, marks=() if name.startswith("B0-") else pytest.mark.slow)
+    for name in effnet_lib.models.valid_model_names()])
+def test_every_valid_model_name_builds_what_it_says(name):
+    """Each name at a small width and depth: the built model holds the layers the
+    name promises and exactly the parameters the profiler counts, and runs."""
+    from effnet_lib.models.norms import norm_kind
+    from effnet_lib.profiling import profile
+
+    group_size, norm = _name_parts(name)
+    model = build_model(name, image_size=32, num_classes=4, width_coefficient=0.1,
+                        depth_coefficient=0.25)
+    spec = model.effnet_spec
+    assert (spec.group_size, spec.norm, spec.name) == (group_size, norm, name)
+    assert spec.expand_ratio == (6 if group_size == 1 else 4)
+    names = [layer.name for layer in model.layers]
+    spatial = [n for n in names if n.endswith(("_dwconv", "_gconv"))]
+    assert len(spatial) == len(spec.blocks())
+    assert all(n.endswith("_dwconv") == b.depthwise for n, b in zip(spatial, spec.blocks()))
+    kind = norm_kind(norm).kind
+    assert f"stem_{kind}" in names and f"top_{kind}" in names
+    assert ("stem_proxy_norm" in names) == norm.endswith("_pn")
+    assert count_weights(model.trainable_weights) == profile(spec, image_size=32).total_params
+    out = model(np.zeros((2, 32, 32, 3), "float32"), training=False)
+    assert out.shape == (2, 4) and np.isfinite(np.asarray(out)).all()
+    keras.backend.clear_session()

@@ -1,4 +1,4 @@
-"""The notebooks: committed clean, run headless at the smoke profile, and their records checked.
+"""The notebooks: committed clean, run headless at the smoke budget, and their records checked.
 
 One module-scoped fixture runs every ``notebooks/NN_*.ipynb`` through
 ``run_notebooks`` (so the runner is tested too); each notebook then has a check
@@ -13,11 +13,11 @@ import nbformat
 import pytest
 
 from effnet_lib.cli import main
-from effnet_lib.notebook_results import load_record
-from effnet_lib.notebook_runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
+from effnet_lib.lessons.records import load_record
+from effnet_lib.lessons.runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
 
 NOTEBOOKS = {path.stem: path for path in find_notebooks().values()}
-PARAMETERS = ("profile", "data", "output_dir", "seed")
+PARAMETERS = ("budget", "data", "output_dir", "seed")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -46,7 +46,7 @@ def test_every_notebook_has_a_check(name):
 def smoke_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("notebooks")
     output_dir = root / "figures"
-    result = run_notebooks(profile="smoke", output_dir=output_dir, build_dir=root / "build",
+    result = run_notebooks(budget="smoke", output_dir=output_dir, build_dir=root / "build",
                            progress=False, say=lambda *_: None)
     return result, output_dir
 
@@ -60,6 +60,7 @@ def _fraction(value) -> bool:
     return isinstance(value, float) and 0.0 <= value <= 1.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_notebook_runs_at_smoke_and_records_sane_numbers(name, smoke_run):
     if name not in CHECKS:
@@ -124,7 +125,7 @@ def check_03(record, output_dir):
 
 
 def check_04(record, output_dir):
-    from effnet_lib.small_scale import forward_macs, small_case
+    from effnet_lib.lessons.small_scale import forward_macs, small_case
 
     assert all(_fraction(v) for v in record["fixres_top1"].values())
     runs = record["runs"]
@@ -144,7 +145,7 @@ def check_04(record, output_dir):
 
 
 def check_05(record, output_dir):
-    from effnet_lib.flops import profile, stage_balance, training_memory
+    from effnet_lib.profiling import profile, stage_balance, training_memory
 
     for key, name in (("config", "B0-G16-LN_PN"), ("baseline", "B0-G1-GN")):
         shown = record[key]
@@ -165,7 +166,7 @@ def check_05(record, output_dir):
 
 
 def check_06(record, output_dir):
-    from effnet_lib.paper_tables import flops_table
+    from effnet_lib.paper.tables import flops_table
 
     ratio = flops_table().computed_over_reported.dropna()
     shown = record["flops_computed_over_reported"]
@@ -196,7 +197,7 @@ CHECKS = {
 # ----------------------------------------------------------------- the runner itself
 
 def _notebook(path: Path, *code: str) -> None:
-    cells = [nbformat.v4.new_code_cell('profile = "quick"\ndata = "shapes"\noutput_dir = "."\nseed = 0')]
+    cells = [nbformat.v4.new_code_cell('budget = "quick"\ndata = "shapes"\noutput_dir = "."\nseed = 0')]
     cells[0].metadata["tags"] = ["parameters"]
     cells += [nbformat.v4.new_code_cell(source) for source in code]
     nbformat.write(nbformat.v4.new_notebook(cells=cells,
@@ -204,18 +205,19 @@ def _notebook(path: Path, *code: str) -> None:
                                                                      "display_name": "Python 3"}}), path)
 
 
+@pytest.mark.slow
 def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path, capfd):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "01_breaks.ipynb", "x = 1", "raise RuntimeError('boom in the second cell')")
     _notebook(notebooks / "02_works.ipynb",
               "import json, os, sys\n"
-              "json.dump(dict(python=sys.executable, cwd=os.getcwd(), profile=profile, data=data,\n"
+              "json.dump(dict(python=sys.executable, cwd=os.getcwd(), budget=budget, data=data,\n"
               "               seed=seed, output_dir=output_dir), open(f'{output_dir}/02.json', 'w'))",
               "os.write(2, b'written to the kernel process stderr\\n')")
     (notebooks / "notes.ipynb").write_text("not a numbered lesson: ignored")
     messages = []
-    result = run_notebooks(profile="smoke", jobs=2, output_dir=tmp_path / "out", build_dir=tmp_path / "build",
+    result = run_notebooks(budget="smoke", jobs=2, output_dir=tmp_path / "out", build_dir=tmp_path / "build",
                            notebooks_dir=notebooks, data="folder:relative/images", seed=3,
                            progress=False, say=messages.append)
     assert not result.ok
@@ -230,7 +232,7 @@ def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path,
     seen = json.loads((tmp_path / "out" / "02.json").read_text())
     assert seen["python"] == sys.executable  # the kernel is this environment's Python
     assert Path(seen["cwd"]) == notebooks.resolve()
-    assert seen["profile"] == "smoke" and seen["seed"] == 3
+    assert seen["budget"] == "smoke" and seen["seed"] == 3
     assert seen["output_dir"] == str((tmp_path / "out").absolute())
     assert seen["data"] == f"folder:{Path('relative/images').absolute()}"
     assert (tmp_path / "build" / "02_works.ipynb").is_file()
@@ -245,9 +247,13 @@ def test_a_failing_notebook_is_named_with_its_cell_and_the_run_goes_on(tmp_path,
 def test_unknown_notebook_number_is_a_clear_error(capsys):
     with pytest.raises(ValueError, match="no notebook numbered '99'; valid numbers: 01"):
         select(["99"])
-    assert main(["reproduce", "--profile", "smoke", "--notebooks", "99"]) == 2
+    assert main(["reproduce", "--budget", "smoke", "--notebooks", "99"]) == 2
     err = capsys.readouterr().err
     assert "no notebook numbered '99'" in err and "03 (03_proxy_norm)" in err
+    # The budget's old flag still works, and says it is deprecated.
+    assert main(["reproduce", "--profile", "smoke", "--notebooks", "99"]) == 2
+    err = capsys.readouterr().err
+    assert "--profile is now --budget" in err and "no notebook numbered '99'" in err
 
 
 def test_select_by_number():
@@ -260,5 +266,5 @@ def test_reproduce_help(capsys):
         main(["reproduce", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--profile", "--notebooks", "--jobs", "--output-dir", "--data"):
+    for flag in ("--budget", "--notebooks", "--jobs", "--output-dir", "--data"):
         assert flag in out

@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 
 import effnet_lib as el
-from effnet_lib.spec import HALF_RESOLUTION, PRESETS
+from effnet_lib.models.spec import HALF_RESOLUTION, PRESETS
 
-RESULTS = Path(__file__).parents[1] / "data" / "paper_results.csv"
+from effnet_lib.paper.results import REPORTED_RESULTS as RESULTS
 
 
 def test_reported_numbers_carry_a_source_and_an_uncertainty():
@@ -42,14 +42,12 @@ def test_tables_put_computed_beside_reported(tmp_path):
     assert list(skips.model) == list(PRESETS) and (skips.with_skip + skips.without_skip == skips.blocks).all()
 
 
-def test_reported_numbers_can_be_found_outside_a_clone(tmp_path, monkeypatch):
-    from effnet_lib import paper_tables
+def test_reported_numbers_are_package_data(tmp_path):
+    from importlib import resources
 
-    copy = tmp_path / "elsewhere.csv"
-    copy.write_text(RESULTS.read_text())
-    monkeypatch.setattr(paper_tables, "PAPER_RESULTS", tmp_path / "not_installed.csv")
-    monkeypatch.setenv("EFFNET_PAPER_RESULTS", str(copy))
-    assert len(paper_tables.reported()) == len(pd.read_csv(RESULTS))
-    monkeypatch.delenv("EFFNET_PAPER_RESULTS")
-    with pytest.raises(FileNotFoundError, match="set EFFNET_PAPER_RESULTS"):
-        paper_tables.reported()
+    from effnet_lib.paper import reported
+
+    packaged = resources.files("effnet_lib.paper") / "reported_results.csv"
+    assert len(reported()) == len(pd.read_csv(packaged)) > 0  # installed with the package
+    with pytest.raises(FileNotFoundError, match="reported numbers"):
+        reported(tmp_path / "missing.csv")

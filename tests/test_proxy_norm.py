@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from effnet_lib.proxy_norm import ProxyNormActivation, gaussian_quantiles
+from effnet_lib.models.proxy_norm import ProxyNormActivation, gaussian_quantiles
 
 
 def swish(x):

@@ -1,7 +1,7 @@
 import pytest
 
 from effnet_lib import EfficientNetSpec, conv_groups, round_filters, round_repeats
-from effnet_lib.spec import HALF_RESOLUTION, PRESETS
+from effnet_lib.models.spec import HALF_RESOLUTION, PRESETS
 
 
 def test_round_filters_is_multiple_of_8_and_never_below_90_percent():
@@ -36,13 +36,13 @@ def test_group_count_divides_channels_when_floor_does_not():
     assert conv_groups(64, 16) == 4 and conv_groups(8, 16) == 1 and conv_groups(96, 1) == 96
 
 
-@pytest.mark.parametrize("name, group_dim, expand, norm", [
+@pytest.mark.parametrize("name, group_size, expand, norm", [
     ("B0-G16-LN_PN", 16, 4, "ln_pn"), ("B5-G1-GN", 1, 6, "gn"), ("b2-g16-gn_pn", 16, 4, "gn_pn"),
     ("B7", 1, 6, "bn"), ("B1-G8-LN", 8, 4, "ln"),
 ])
-def test_from_name_parses_the_paper_naming(name, group_dim, expand, norm):
+def test_from_name_parses_the_paper_naming(name, group_size, expand, norm):
     spec = EfficientNetSpec.from_name(name)
-    assert (spec.group_dim, spec.expand_ratio, spec.norm) == (group_dim, expand, norm)
+    assert (spec.group_size, spec.expand_ratio, spec.norm) == (group_size, expand, norm)
     assert spec.resolution == PRESETS[spec.name[:2]][2]
 
 
@@ -81,7 +81,7 @@ def test_unknown_model_name_names_the_closest(name, hint):
 
 
 @pytest.mark.parametrize("field, value, accepted", [
-    ("resolution", -3, "integer number of pixels"), ("group_dim", 0, ">= 1"),
+    ("resolution", -3, "integer number of pixels"), ("group_size", 0, ">= 1"),
     ("norm", "instance", "bn, gn, ln, gn_pn, ln_pn"), ("width_coefficient", 0, "> 0"),
     ("dropout_rate", 1.5, r"\[0, 1\)"), ("activation", "gelu", "swish, relu"),
 ])

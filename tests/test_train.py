@@ -8,12 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from effnet_lib import checkpoints, load_case, recipe
+from effnet_lib import load_case
+from effnet_lib.training import checkpoints, recipe
 from effnet_lib.cli import main
 from effnet_lib.data.shapes import make_shapes
-from effnet_lib.finetune import matches, modulo_32_warning, set_trainable
-from effnet_lib.host_events import host_events
-from effnet_lib.train import _RunLog, fold_replicas, train, validate
+from effnet_lib.training.finetune import matches, modulo_32_warning, set_trainable
+from effnet_lib.training.host_events import host_events
+from effnet_lib.training.callbacks import CheckpointWithAverage, MetricsLog, NanGuard
+from effnet_lib.training.evaluation import validate
+from effnet_lib.training.plan import fold_replicas
+from effnet_lib.training.train import train
 
 TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)
 
@@ -114,6 +118,7 @@ def test_schedules():
         recipe.schedule("step", 1.0, 10, 1)
 
 
+@pytest.mark.slow
 def test_training_resumes_after_the_last_complete_epoch(shapes, tmp_path, capsys):
     run = tmp_path / "run"
     kwargs = dict(data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY, progress=False,
@@ -155,14 +160,20 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(shapes, tmp_path, monk
 def test_a_nan_loss_stops_with_a_clear_message(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    log = _RunLog(tmp_path, {}, 1, 1, 0.97, True, print)
-    log.set_model(model)
-    log.on_train_batch_end(0, {"loss": float("nan")})
-    assert model.stop_training and "the loss became nan" in log.stopped
-    log.on_epoch_end(0, {"loss": float("nan")})
+    guard = NanGuard(tmp_path)
+    callbacks = [guard, MetricsLog(tmp_path, guard, True, print),
+                 CheckpointWithAverage(tmp_path, {}, lambda log: log + 1, 0.97, guard, True)]
+    for callback in callbacks:
+        callback.set_model(model)
+    guard.on_train_batch_end(0, {"loss": float("nan")})
+    assert model.stop_training and "the loss became nan" in guard.stopped
+    for callback in callbacks:
+        callback.on_epoch_end(0, {"loss": float("nan")})
     assert checkpoints.latest(tmp_path) is None  # nothing written after a NaN
+    assert not (tmp_path / "metrics.jsonl").exists()
 
 
+@pytest.mark.slow
 def test_validate_and_finetune(shapes, tmp_path, capsys):
     run = tmp_path / "run"
     train(small_case(epochs=1), data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY,
@@ -194,6 +205,7 @@ def test_variable_filter_and_the_modulo_32_rule():
     assert modulo_32_warning(160, 224) is None and "% 32" in modulo_32_warning(160, 240)
 
 
+@pytest.mark.slow
 def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
     assert main(["train", "--config", "B0-G16-GN-Native_16IPU_2x8", "--synthetic-data", "device",
                  "--batch-size", "4", "--gradient-accumulation-count", "1", "--replicas", "1",
@@ -204,6 +216,7 @@ def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
     assert "2 weight updates" in printed and "pipeline stages have no TF/Keras counterpart" in printed
 
 
+@pytest.mark.slow
 def test_two_workers_end_with_identical_weights(shapes, tmp_path):
     import os
     import socket
@@ -252,7 +265,7 @@ def test_rmsprop_mean_squares_start_at_one_as_in_tensorflow_1():
 
 
 def test_small_scale_cases_keep_the_recipe_on_one_device():
-    from effnet_lib.small_scale import forward_macs, small_case
+    from effnet_lib.lessons.small_scale import forward_macs, small_case
 
     case = small_case("B0-G1-LN_PN", image_size=64, epochs=3)
     assert case.model == "B0-G1-LN_PN" and case.global_batch_size == 32 and case.pipeline_stages == 1
@@ -263,7 +276,7 @@ def test_small_scale_cases_keep_the_recipe_on_one_device():
 
 def test_bn_statistics_are_re_estimated_exactly_at_the_new_size():
     from effnet_lib import build_model
-    from effnet_lib.bn_statistics import batchnorm_layers, reestimate
+    from effnet_lib.training.bn_statistics import batchnorm_layers, reestimate
 
     model = build_model("B0-G1-BN", image_size=48, num_classes=4, **TINY)
     rng = np.random.default_rng(0)
@@ -282,6 +295,7 @@ def test_bn_statistics_are_re_estimated_exactly_at_the_new_size():
         reestimate(gn, iter(batches), batchnorm_layers(gn))
 
 
+@pytest.mark.slow
 def test_finetune_can_only_re_estimate_bn_statistics(shapes, tmp_path, capsys):
     run = tmp_path / "bn"
     case = small_case(epochs=1).replace(model="B0-G1-BN")

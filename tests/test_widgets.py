@@ -6,9 +6,9 @@ matplotlib.use("Agg")
 
 import pytest  # noqa: E402
 
-from effnet_lib.flops import profile, stage_balance, training_memory  # noqa: E402
-from effnet_lib.spec import EfficientNetSpec  # noqa: E402
-from effnet_lib.widgets import Explorer  # noqa: E402
+from effnet_lib.profiling import profile, stage_balance, training_memory  # noqa: E402
+from effnet_lib.models.spec import EfficientNetSpec  # noqa: E402
+from effnet_lib.lessons.explorer import Explorer  # noqa: E402
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ is decoded (``decode_and_crop_jpeg``), which is why both paths pick their window
 from the encoded image's shape first.
 
 Images leave as uint8 in [0, 255]: the model normalises them itself
-(:class:`effnet_lib.efficientnet.ImageNormalization`). Randomness is stateless
+(:class:`effnet_lib.models.image_normalization.ImageNormalization`). Randomness is stateless
 and comes from a per-image ``seed`` (a pair of int64), so that a pipeline with a
 seed gives the same images on every run.
 """

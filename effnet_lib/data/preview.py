@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common.files import save_figure
+
 
 def label_text(target, class_names) -> str:
     """``"star5"``, or the two largest parts of a soft label: ``"star5 .82 / circle .18"``."""
@@ -18,7 +20,8 @@ def label_text(target, class_names) -> str:
 
 
 def save_grid(data, path, count: int = 16, columns: int = 4) -> Path:
-    """Save ``count`` samples of ``data`` (a :class:`~effnet_lib.data.Data`) as a PNG grid."""
+    """Save ``count`` samples of ``data`` (a :class:`~effnet_lib.data.Data`) as a PNG grid
+    (``path`` ends in ``.png``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -43,9 +46,6 @@ def save_grid(data, path, count: int = 16, columns: int = 4) -> Path:
     figure.suptitle(f"{data.source} · {data.split} · {data.image_size}px", fontsize=9)
     figure.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial.png")
-    figure.savefig(partial, dpi=110)
+    saved = save_figure(figure, path.parent, path.stem, dpi=110)
     plt.close(figure)
-    partial.replace(path)
-    return path
+    return saved

@@ -4,7 +4,8 @@
 same random batch over and over, so the input pipeline costs nothing but the
 transfer. ``synthetic-device`` is ``--synthetic-data ipu``: the data set carries
 only labels and a layer at the model's input draws random images inside the
-compiled step, so no image crosses from host to device at all.
+compiled step, so no image crosses from host to device at all. The benchmarks
+use the same layer, so that they time the model and not an input pipeline.
 """
 
 from __future__ import annotations
@@ -29,9 +30,14 @@ def synthetic_dataset(image_size: int, batch_size: int, num_classes: int, *, on_
 
 @keras.saving.register_keras_serializable(package="effnet_lib")
 class SyntheticImages(keras.layers.Layer):
-    """Random images in [0, 255], one batch per call, sized by the batch of its input."""
+    """Random images in [0, 255], one batch per call, sized by the batch of its input.
+
+    Images are data, not activations: they are float32 whatever the dtype policy
+    (the model's own input normalisation casts them), unless ``dtype`` says otherwise.
+    """
 
     def __init__(self, image_size: int, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.image_size = image_size
         self.seed = seed
@@ -49,8 +55,8 @@ class SyntheticImages(keras.layers.Layer):
         return {**super().get_config(), "image_size": self.image_size, "seed": self.seed}
 
 
-def with_synthetic_images(model: keras.Model, image_size: int) -> keras.Model:
+def with_synthetic_images(model: keras.Model, image_size: int, seed: int | None = None) -> keras.Model:
     """``model`` behind a :class:`SyntheticImages` input: it takes labels and ignores them."""
     labels = keras.Input((), dtype="int32", name="batch_carrier")
-    images = SyntheticImages(image_size, name="synthetic_images")(labels)
+    images = SyntheticImages(image_size, seed=seed, name="synthetic_images")(labels)
     return keras.Model(labels, model(images), name=f"{model.name}_synthetic_input")

@@ -67,6 +67,24 @@ def parse_example(record: tf.Tensor):
     return features["image/encoded"], features["image/class/label"], boxes, features["image/filename"]
 
 
+def checked_records(num_classes: int, label_offset: int = LABEL_OFFSET):
+    """A function from a shard's path to its ``(encoded, label, boxes, name)`` records, each
+    label shifted by ``label_offset`` and checked to lie in ``[0, num_classes)``."""
+    def records_of(shard_path):
+        def checked(record):
+            encoded, label, boxes, name = parse_example(record)
+            label = label - label_offset
+            ok = (label >= 0) & (label < num_classes)
+            message = ["label (after subtracting label_offset) outside [0, num_classes): label",
+                       label, "num_classes", num_classes, "record", name, "shard", shard_path]
+            with tf.control_dependencies([tf.debugging.Assert(ok, message, summarize=3)]):
+                return tf.identity(encoded), label, boxes, tf.strings.join([shard_path, ":", name])
+
+        return tf.data.TFRecordDataset(shard_path).map(checked)
+
+    return records_of
+
+
 def _feature(value):
     if isinstance(value, bytes):
         return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))

@@ -1,0 +1,12 @@
+"""Measured speed: models beside their peers, one convolution over group sizes.
+
+* :mod:`.throughput`: ``benchmark`` (a model against keras.applications and timm,
+  paired timing) and ``measure_variants`` (several models in one run);
+* :mod:`.group_sizes`: one k x k convolution timed over group sizes and implementations;
+* :mod:`.steps`: the jobs each measuring process runs; :mod:`.timing`: how they time,
+  the matrix-product yardstick and the environment saved with every result.
+"""
+
+from .throughput import BenchmarkReport, benchmark, format_table, measure_variants
+
+__all__ = ["BenchmarkReport", "benchmark", "format_table", "measure_variants"]

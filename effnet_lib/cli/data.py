@@ -1,0 +1,112 @@
+"""``effnet data make-shapes | show | build-tfrecords | bench``: the kit's input data."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import DATA_SOURCES, quiet_backend
+
+
+def add_commands(sub) -> None:
+    data = sub.add_parser(
+        "data", help="make the embedded data set, convert, preview and time input pipelines",
+        description="Input data: the embedded shapes set, image folders, ImageNet TFRecords, "
+                    "TFDS and synthetic images.", epilog=DATA_SOURCES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = data.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
+
+    make = commands.add_parser("make-shapes", help="generate the shapes data set into a folder",
+                               description="Render the shapes classification set as JPEG class "
+                                           "folders (deterministic for a seed).")
+    make.add_argument("--out", required=True, help="folder to create")
+    make.add_argument("--image-size", type=int, default=128)
+    make.add_argument("--train", type=int, default=10000, help="training images (default 10000)")
+    make.add_argument("--val", type=int, default=2000, help="validation images (default 2000)")
+    make.add_argument("--classes", type=int, default=10)
+    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--tfrecords", action="store_true",
+                      help="also write ImageNet-layout TFRecord shards into OUT/tfrecords")
+    make.set_defaults(func=run_make_shapes)
+
+    show = commands.add_parser("show", help="save a grid of augmented samples as PNG",
+                               description="Save a grid of samples as the model sees them, with "
+                                           "their labels.", epilog=DATA_SOURCES)
+    show.add_argument("source", nargs="?", default="shapes")
+    show.add_argument("--split", choices=("train", "validation"), default="train")
+    show.add_argument("--image-size", type=int, default=128)
+    show.add_argument("--count", type=int, default=16)
+    show.add_argument("--mixup-alpha", type=float, default=0.0)
+    show.add_argument("--cutmix-lambda", type=float, default=1.0)
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--out", default="figures/data_samples.png", help="PNG to write")
+    show.set_defaults(func=run_show)
+
+    build = commands.add_parser("build-tfrecords", help="convert an image folder into ImageNet-layout shards",
+                                description="Write FOLDER/{train,validation}/<class>/* as "
+                                            "train-XXXXX-of-NNNNN / validation-... TFRecord shards.")
+    build.add_argument("folder")
+    build.add_argument("out")
+    build.add_argument("--train-shards", type=int, default=8)
+    build.add_argument("--validation-shards", type=int, default=2)
+    build.set_defaults(func=run_build_tfrecords)
+
+    bench = commands.add_parser("bench", help="images/s of the input pipeline against bare decoding",
+                                description="Time the full training input pipeline and a bare "
+                                            "decode loop over the same files.", epilog=DATA_SOURCES)
+    bench.add_argument("source", nargs="?", default="shapes")
+    bench.add_argument("--image-size", type=int, default=224)
+    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("--images", type=int, default=3000, help="images timed per loop and round")
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="the two loops take turns this many times; medians are reported")
+    bench.add_argument("--cache", action="store_true", help="cache encoded files in memory")
+    bench.set_defaults(func=run_bench)
+
+
+def run_make_shapes(args):
+    from ..data.shapes import make_shapes
+
+    root = make_shapes(args.out, image_size=args.image_size, train=args.train,
+                       validation=args.val, classes=args.classes, seed=args.seed)
+    print(f"shapes data set in {root}")
+    if args.tfrecords:
+        from ..data.tfrecords import build_tfrecords
+
+        for path in build_tfrecords(root, root / "tfrecords"):
+            print(f"wrote {path}")
+
+
+def run_show(args):
+    quiet_backend()
+    from ..data import Augmentation, make_dataset
+    from ..data.preview import save_grid
+
+    augmentation = Augmentation(mixup_alpha=args.mixup_alpha, cutmix_lambda=args.cutmix_lambda)
+    data = make_dataset(args.source, args.split, args.image_size, min(args.count, 64),
+                        seed=args.seed, augmentation=augmentation)
+    print(f"wrote {save_grid(data, args.out, count=args.count)}")
+
+
+def run_build_tfrecords(args):
+    from ..data.tfrecords import build_tfrecords
+
+    for path in build_tfrecords(args.folder, args.out, args.train_shards, args.validation_shards):
+        print(f"wrote {path}")
+
+
+def run_bench(args):
+    quiet_backend()
+    from ..data.bench import bench, explain
+
+    result = bench(args.source, args.image_size, args.batch_size, args.images, rounds=args.rounds,
+                   cache=args.cache)
+    size = result["source_size"]
+    sources = f", sources {size[0]}x{size[1]} px (median)" if size else ""
+    print(f"{args.source} at {args.image_size}px, batch {args.batch_size}{sources}; "
+          f"medians of {args.rounds} rounds:")
+    print(f"  training pipeline  {result['pipeline_images_per_s']:9.0f} images/s")
+    if "ratio" in result:
+        print(f"  bare decode        {result['bare_decode_images_per_s']:9.0f} images/s")
+        print(f"  ratio              {result['ratio']:9.2f}  (pipeline / bare decode; rounds: "
+              + ", ".join(f"{r['ratio']:.2f}" for r in result["rounds_measured"]) + ")")
+    print(f"  {explain(result)}")

@@ -1,0 +1,166 @@
+"""``effnet train | validate | finetune``: the paper's recipe, resumable, and its last steps.
+
+``effnet train`` takes a case and overrides any of its fields: the options are
+generated from :class:`effnet_lib.training.cases.CaseConfig`'s fields and their
+``help``, under the IPU kit's names where it had one (``--batch-size`` for the
+micro-batch), so a new case field is a new option without a line here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+from .common import DATA_SOURCES, boolean, frame, int_list, quiet_backend
+
+CASE_DEST = "case."  # prefix of the generated options' destinations
+
+
+def add_case_options(parser) -> None:
+    """One option per case field; absent options leave the case's value."""
+    from ..training.cases import CaseConfig
+
+    group = parser.add_argument_group(
+        "case settings", "override any setting of the case (default: the case's own; "
+                         "`effnet cases` and configs.yml show them)")
+    for field in dataclasses.fields(CaseConfig):
+        meta = field.metadata
+        if meta.get("cli") is False:
+            continue
+        plain = "--" + field.name.replace("_", "-")
+        flags = [meta["flag"], plain] if meta.get("flag") else [plain]
+        options = dict(dest=CASE_DEST + field.name, default=argparse.SUPPRESS, help=meta["help"],
+                       metavar=field.name.upper())
+        if "choices" in meta:
+            options.update(choices=meta["choices"], metavar=None)
+        kind = str(field.type)
+        if kind.startswith("tuple[str"):
+            options.update(nargs="*", metavar="BLOCK")
+        elif kind.startswith("tuple[float"):
+            options.update(nargs=2, type=float, metavar=("LOW", "HIGH"))
+        elif kind == "int":
+            options["type"] = int
+        elif kind.startswith("float"):
+            options["type"] = _optional_float if "None" in kind else float
+        group.add_argument(*flags, **options)
+
+
+def case_overrides(args) -> dict:
+    """The case fields given on the command line."""
+    return {key[len(CASE_DEST):]: value for key, value in vars(args).items()
+            if key.startswith(CASE_DEST)}
+
+
+def _optional_float(text):
+    return None if str(text).lower() in ("none", "off") else float(text)
+
+
+def add_commands(sub) -> None:
+    train = sub.add_parser(
+        "train", help="train a case (the paper's recipe), resumable; validates at the end",
+        description="Train one of the paper's cases, or a case with the IPU kit's flags overridden, "
+                    "on any data source. Re-running the same command resumes after the last "
+                    "complete epoch.", epilog=DATA_SOURCES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--config", required=True, metavar="CASE", help="a case name (effnet cases)")
+    train.add_argument("--config-path", help="a configs.yml of your own")
+    train.add_argument("--data", default="shapes", help="data source (default shapes)")
+    train.add_argument("--checkpoint-dir", help="run folder (default runs/CASE)")
+    train.add_argument("--l2-regularization", type=float, default=0.0)
+    train.add_argument("--logs-per-epoch", default="1", help="host events per epoch: 2, 1/2, 0 ...")
+    train.add_argument("--synthetic-data", choices=("host", "device", "cpu", "ipu"),
+                       help="random images: made by tf.data (host|cpu) or in the step (device|ipu)")
+    train.add_argument("--training", type=boolean, default=True)
+    train.add_argument("--validation", type=boolean, default=True)
+    train.add_argument("--width-coefficient", type=float, help="scale the model's width (small runs)")
+    train.add_argument("--depth-coefficient", type=float, help="scale the model's depth (small runs)")
+    train.add_argument("--max-updates-per-epoch", type=int, help="cap an epoch (quick runs)")
+    train.add_argument("--skip-corrupt", action="store_true",
+                       help="skip unreadable images and report how many, instead of stopping")
+    train.add_argument("--seed", type=int, default=0)
+    add_case_options(train)
+    train.set_defaults(func=run_train)
+
+    valid = sub.add_parser(
+        "validate", help="top-1/top-5/loss of a checkpoint, over test resolutions",
+        description="Validate a checkpoint (or a run folder's newest) at one or several test "
+                    "resolutions; a sweep is the FixRes curve.")
+    valid.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
+    valid.add_argument("--image-sizes", help="e.g. 128,160,224 (default: the training size)")
+    valid.add_argument("--data", help="data source (default: the one it was trained on)")
+    valid.add_argument("--output", help="CSV to write the table to")
+    valid.set_defaults(func=run_validate)
+
+    tune = sub.add_parser(
+        "finetune", help="the paper's resolution fine-tuning step",
+        description="Fine-tune a checkpoint's last layers at the test resolution with the "
+                    "validation preprocessing and a cosine schedule (2 epochs by default).")
+    tune.add_argument("--init-path", required=True, help="checkpoint (e.g. RUN/average) or run folder")
+    tune.add_argument("--image-size", type=int, required=True)
+    tune.add_argument("--variable-filter", nargs="*", default=["Top"],
+                      help="train variables matching these names (default Top; e.g. Top block7 block6)")
+    tune.add_argument("--train-with-valid-preprocessing", type=boolean, default=True)
+    tune.add_argument("--epochs", type=int, default=2)
+    tune.add_argument("--batch-size", type=int, default=64)
+    tune.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine")
+    tune.add_argument("--base-learning-rate-exponent", type=float, default=-11)
+    tune.add_argument("--data", help="data source (default: the one it was trained on)")
+    tune.add_argument("--checkpoint-dir", help="where to save (default RUN/finetune-SIZE)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--reestimate-bn-statistics", action="store_true",
+                      help="BN models: first recompute the matching BatchNorm layers' moving "
+                           "statistics at the new size (with --epochs 0, only that)")
+    tune.add_argument("--bn-batches", type=int, default=20,
+                      help="batches for --reestimate-bn-statistics (default 20)")
+    tune.set_defaults(func=run_finetune)
+
+
+def run_train(args):
+    quiet_backend()
+    from ..training.cases import load_case
+    from ..training.train import train
+
+    case = load_case(args.config, args.config_path)
+    overrides = case_overrides(args)
+    case = case.replace(**overrides) if overrides else case
+    data = args.data
+    if args.synthetic_data:
+        data = "synthetic-host" if args.synthetic_data in ("host", "cpu") else "synthetic-device"
+    model_overrides = {k: getattr(args, k) for k in ("width_coefficient", "depth_coefficient")
+                       if getattr(args, k) is not None}
+    result = train(case, data=data, run_dir=args.checkpoint_dir, logs_per_epoch=args.logs_per_epoch,
+                   training=args.training, validation=args.validation,
+                   l2_regularization=args.l2_regularization, seed=args.seed,
+                   model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch,
+                   skip_corrupt=args.skip_corrupt)
+    if result.validation:
+        v = result.validation
+        print(f"validation at {v['image_size']}px: top-1 {v['top1']:.4f}, top-5 {v['top5']:.4f}, "
+              f"loss {v['loss']:.4f}" + (f"; weight average top-1 {v['average']['top1']:.4f}"
+                                         if "average" in v else ""))
+    print(f"run folder: {result.run_dir} (epoch {result.epochs_done}, {result.updates} weight updates)")
+    return 1 if result.stopped else 0
+
+
+def run_validate(args):
+    quiet_backend()
+    from ..common.files import write_text
+    from ..training.evaluation import validate
+
+    sizes = int_list(args.image_sizes, "--image-sizes") if args.image_sizes else None
+    rows = validate(args.checkpoint, data=args.data, image_sizes=sizes)
+    if args.output:
+        write_text(args.output, frame(rows).to_csv(index=False))
+        print(f"wrote {args.output}")
+
+
+def run_finetune(args):
+    quiet_backend()
+    from ..training.finetune import finetune
+
+    finetune(args.init_path, args.image_size, data=args.data, run_dir=args.checkpoint_dir,
+             variable_filter=args.variable_filter,
+             train_with_valid_preprocessing=args.train_with_valid_preprocessing, epochs=args.epochs,
+             batch_size=args.batch_size, lr_schedule=args.lr_schedule,
+             base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed,
+             reestimate_bn_statistics=args.reestimate_bn_statistics, bn_batches=args.bn_batches)

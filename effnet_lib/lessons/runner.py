@@ -1,0 +1,238 @@
+"""Run the lessons in ``notebooks/`` headless with papermill (``effnet reproduce``).
+
+Each ``notebooks/NN_*.ipynb`` is executed top to bottom in a fresh kernel with the
+parameters ``budget``, ``data``, ``output_dir`` and ``seed`` injected after its
+``parameters`` cell, its working directory set to ``notebooks/``. The executed
+copy (with outputs) goes to ``build_dir``; the committed sources are never
+written. A failing notebook does not stop the others: the run goes on and the
+result names the notebook and the cell that failed.
+
+The kernel is ``python3`` as seen from the interpreter running this code:
+jupyter_client starts a kernel spec whose command is ``python`` with
+``sys.executable``, so inside the kit's virtual environment the notebooks run on
+that environment's Python (the tests check it).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .records import check_budget
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+KERNEL_NAME = "python3"
+PATH_SOURCES = ("shapes", "folder", "imagenet")
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook."""
+
+    name: str           # the notebook's stem, e.g. "03_proxy_norm"
+    output: str         # the executed copy
+    seconds: float
+    error: dict | None = None   # cell, exception, message when it failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"{self.name}: ok in {self.seconds:.1f} s"
+        e = self.error
+        where = "before any cell ran"
+        if e.get("cell") is not None:
+            # Cells counted in the executed copy (papermill inserts the injected
+            # parameters after the parameters cell), with the cell's first line.
+            where = f"cell {e['cell']} (In [{e.get('execution_count')}]: {e.get('source', '')!r})"
+        return (f"{self.name}: FAILED at {where} after {self.seconds:.1f} s: "
+                f"{e['exception']}: {e['message']} (executed copy: {self.output}; "
+                f"kernel log: {kernel_log(self.output)})")
+
+
+@dataclass
+class RunResult:
+    runs: list[NotebookRun]
+
+    @property
+    def ok(self) -> bool:
+        return all(run.ok for run in self.runs)
+
+    @property
+    def failed(self) -> list[NotebookRun]:
+        return [run for run in self.runs if not run.ok]
+
+
+def find_notebooks(notebooks_dir=NOTEBOOKS_DIR) -> dict[str, Path]:
+    """``{"01": path, ...}``: the numbered lessons in ``notebooks_dir``, in order."""
+    found = {}
+    for path in sorted(Path(notebooks_dir).glob("*.ipynb")):
+        match = NOTEBOOK_PATTERN.match(path.name)
+        if match:
+            if match.group(1) in found:
+                raise ValueError(f"two notebooks numbered {match.group(1)} in {notebooks_dir}: "
+                                 f"{found[match.group(1)].name} and {path.name}.")
+            found[match.group(1)] = path
+    return found
+
+
+def select(notebooks=None, notebooks_dir=NOTEBOOKS_DIR) -> list[Path]:
+    """The notebooks to run: all, or those numbered in ``notebooks`` ("02" or 2)."""
+    available = find_notebooks(notebooks_dir)
+    if not available:
+        raise FileNotFoundError(f"no notebooks named NN_*.ipynb in {notebooks_dir}.")
+    if notebooks is None:
+        return list(available.values())
+    if isinstance(notebooks, str):
+        notebooks = [n for n in notebooks.split(",") if n.strip()]
+    chosen = []
+    for number in notebooks:
+        key = f"{int(number):02d}" if str(number).strip().isdigit() else str(number).strip()
+        if key not in available:
+            listing = ", ".join(f"{n} ({p.stem})" for n, p in available.items())
+            raise ValueError(f"no notebook numbered {number!r}; valid numbers: {listing}.")
+        if available[key] not in chosen:
+            chosen.append(available[key])
+    return chosen
+
+
+def absolute_data(data: str) -> str:
+    """``folder:rel/path`` -> ``folder:/abs/path``: the kernel runs in ``notebooks/``."""
+    kind, sep, argument = data.partition(":")
+    if sep and kind in PATH_SOURCES and argument and not os.path.isabs(os.path.expanduser(argument)):
+        return f"{kind}:{Path(argument).expanduser().absolute()}"
+    return data
+
+
+def run_notebooks(budget: str = "quick", notebooks=None, jobs: int = 1, output_dir="figures",
+                  build_dir="build/notebooks", data: str = "shapes", seed: int = 0,
+                  notebooks_dir=NOTEBOOKS_DIR, progress: bool = True, say=print) -> RunResult:
+    """Execute the notebooks with papermill; return which ran and which failed where.
+
+    Args:
+        budget: ``smoke`` (seconds each, for the tests), ``quick`` (minutes,
+            ``make reproduce``) or ``full`` (hours).
+        notebooks: numbers to run (``["02", "04"]`` or ``"02,04"``); default all.
+        jobs: notebooks run at the same time, each in its own process and kernel.
+        output_dir: where the notebooks save figures, tables and records (passed
+            to them as an absolute path).
+        build_dir: where the executed copies go.
+        data: the ``data`` parameter (``shapes``, ``folder:PATH`` ...); relative
+            paths are made absolute.
+        notebooks_dir: the folder of lessons (default: the kit's ``notebooks/``).
+    """
+    check_budget(budget)
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs={jobs!r}: it must be an integer >= 1.")
+    paths = select(notebooks, notebooks_dir)
+    output_dir = Path(output_dir).expanduser().absolute()
+    build_dir = Path(build_dir).expanduser().absolute()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    parameters = dict(budget=budget, data=absolute_data(data), output_dir=str(output_dir),
+                      seed=int(seed))
+    tasks = [(str(path), str(build_dir / path.name), parameters) for path in paths]
+    for source, target, _ in tasks:
+        if Path(source).resolve() == Path(target).resolve():
+            raise ValueError(f"build_dir {build_dir} is the notebooks' own folder: the executed "
+                             f"copies would overwrite the sources.")
+
+    started = time.perf_counter()
+    result = RunResult(_execute_all(tasks, jobs, f"notebooks ({budget})", progress))
+    elapsed = time.perf_counter() - started
+    say(f"{len(result.runs) - len(result.failed)} of {len(result.runs)} notebooks ran in "
+        f"{elapsed:.0f} s; executed copies in {build_dir}, results in {output_dir}.")
+    for run in result.failed:
+        say(run.describe())
+    return result
+
+
+def _execute_all(tasks, jobs: int, description: str, progress: bool) -> list[NotebookRun]:
+    """Run every task (in ``jobs`` processes), reporting each as it ends; runs in task order."""
+    from tqdm.auto import tqdm
+
+    runs: dict[str, NotebookRun] = {}
+    with tqdm(total=len(tasks), desc=description, unit="nb", disable=not progress,
+              file=sys.stderr) as bar:
+        def done(run: NotebookRun):
+            runs[run.name] = run
+            bar.update(1)
+            bar.write(run.describe())
+
+        if jobs == 1 or len(tasks) == 1:
+            for task in tasks:
+                bar.set_postfix_str(Path(task[0]).stem)
+                done(execute_one(*task))
+        else:
+            # Spawned, not forked: a fork of a process that has started TensorFlow's
+            # threads (a notebook session, a test run) can deadlock.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context) as pool:
+                bar.set_postfix_str(f"{min(jobs, len(tasks))} at a time")
+                futures = [pool.submit(execute_one, *task) for task in tasks]
+                for future in as_completed(futures):
+                    done(future.result())
+    return [runs[Path(source).stem] for source, _, _ in tasks]
+
+
+def execute_one(source: str, target: str, parameters: dict) -> NotebookRun:
+    """Run one notebook with papermill; never raises for an error inside the notebook."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    # Headless plotting, and TensorFlow's start-up banners kept out of the outputs.
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    name = Path(source).stem
+    started = time.perf_counter()
+    error = None
+    log = kernel_log(target)
+    try:
+        with open(log, "w") as log_file:
+            papermill.execute_notebook(source, target, parameters=parameters, kernel_name=KERNEL_NAME,
+                                       cwd=str(Path(source).parent), progress_bar=False,
+                                       log_output=False,
+                                       kernel_manager_class=_kernel_manager_writing_to(log_file))
+    except PapermillExecutionError as failure:
+        error = dict(cell=failure.cell_index, execution_count=failure.exec_count,
+                     source=_first_line(failure.source, 80), exception=failure.ename,
+                     message=_first_line(failure.evalue))
+    except Exception as failure:  # the kernel died, the file is not a notebook ...
+        error = dict(cell=None, exception=type(failure).__name__, message=_first_line(str(failure)))
+    return NotebookRun(name, target, time.perf_counter() - started, error)
+
+
+def kernel_log(target) -> Path:
+    """Where the kernel's own output goes: beside the executed copy, ``NN_name.kernel.log``."""
+    target = Path(target)
+    return target.with_name(target.stem + ".kernel.log")
+
+
+def _kernel_manager_writing_to(log_file):
+    # The kernel process writes to its stdout and stderr file descriptors (TensorFlow's
+    # C++ start-up lines, ipykernel's transport warning) outside any cell; they would
+    # otherwise land in the middle of `effnet reproduce`'s progress bar. Cell output
+    # still reaches the notebook. jupyter_client passes start_kernel's keywords to Popen.
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManagerWithLog(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stdout", log_file)
+            kw.setdefault("stderr", log_file)
+            return await super().start_kernel(**kw)
+
+    return KernelManagerWithLog
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    text = str(text).strip().splitlines()[0] if str(text).strip() else ""
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -1,0 +1,127 @@
+"""The training run's callbacks, one job each.
+
+* :class:`NanGuard`: stop at the first non-finite loss and say where the last good
+  checkpoint is;
+* :class:`MetricsLog`: one JSON line per log (weight updates, time, learning rate,
+  metrics, skipped images);
+* :class:`CheckpointWithAverage`: at each checkpoint boundary, update the
+  exponential weight average and write the checkpoint and the average, atomically.
+
+Keras calls ``on_epoch_end`` once per *log* (``fit``'s epochs are the run's logs,
+see :mod:`.plan`); the callbacks translate back to epochs where it matters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from . import checkpoints
+
+
+class NanGuard(keras.callbacks.Callback):
+    """Stops training at the first non-finite loss; ``stopped`` says why."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+        self.stopped: str | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            update = int(self.model.optimizer.iterations.numpy())
+            self.stopped = (f"the loss became {float(loss)} at weight update {update}; training "
+                            f"stopped. The last good checkpoint is {checkpoints.latest(self.run_dir)}. "
+                            f"Lower the learning rate (--base-learning-rate-exponent) or use "
+                            f"precision 32.32 to find the cause.")
+            self.model.stop_training = True
+
+
+class MetricsLog(keras.callbacks.Callback):
+    """Appends one record per log to ``metrics.jsonl`` (when ``write``)."""
+
+    def __init__(self, run_dir: Path, guard: NanGuard, write: bool, say, data=None):
+        super().__init__()
+        self.path = Path(run_dir) / "metrics.jsonl"
+        self.guard, self.write, self.say = guard, write, say
+        self.data = data  # to report skipped corrupt images as they are counted
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, log_index, logs=None):
+        if self.guard.stopped:
+            return
+        optimizer = self.model.optimizer
+        record = dict(log=log_index + 1, updates=int(optimizer.iterations.numpy()),
+                      seconds=time.perf_counter() - self.started,
+                      learning_rate=float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+                      **{k: float(v) for k, v in (logs or {}).items()})
+        if self.data is not None and self.data.skipped():
+            record["skipped_corrupt_images"] = self.data.skipped()
+            self.say(f"skipped {self.data.skipped()} corrupt images so far")
+        if self.write:
+            with open(self.path, "a") as out:
+                out.write(json.dumps(record) + "\n")
+
+
+class CheckpointWithAverage(keras.callbacks.Callback):
+    """Checkpoints and the 0.97 exponential weight average, at checkpoint boundaries.
+
+    ``epoch_at(log_index)`` gives the epoch a boundary closes (None between
+    boundaries). ``saved_model`` is what checkpoints hold when it is not the model
+    being trained (a synthetic-input wrapper trains, the plain model is saved).
+    ``reached`` holds the epoch and updates of the last boundary, written or not.
+    """
+
+    def __init__(self, run_dir: Path, meta: dict, epoch_at, average_decay: float,
+                 guard: NanGuard, write: bool, saved_model=None):
+        super().__init__()
+        self.run_dir, self.meta, self.epoch_at = Path(run_dir), meta, epoch_at
+        self.average_decay, self.guard, self.write = average_decay, guard, write
+        self.saved_model = saved_model
+        self.average = None
+        self.reached = None
+
+    @property
+    def saved(self):
+        return self.saved_model or self.model
+
+    def resume_average(self, model) -> None:
+        """Continue the average held in the run folder (``model`` holds its weights)."""
+        self.average = [np.array(w) for w in model.get_weights()]
+
+    def on_epoch_end(self, log_index, logs=None):
+        epoch = self.epoch_at(log_index)
+        if self.guard.stopped or epoch is None:
+            return
+        updates = int(self.model.optimizer.iterations.numpy())
+        self.reached = dict(epoch=epoch, updates=updates)
+        self._update_average()
+        if self.write:
+            meta = dict(self.meta, epoch=epoch, updates=updates,
+                        metrics={k: float(v) for k, v in (logs or {}).items()})
+            checkpoints.write(checkpoints.epoch_folder(self.run_dir, epoch), self.saved, meta)
+            self._write_average(meta)
+            checkpoints.prune(self.run_dir)
+
+    def _update_average(self):
+        weights = [np.array(w) for w in self.saved.get_weights()]
+        if self.average is None:
+            self.average = weights
+        else:
+            d = self.average_decay
+            self.average = [d * a + (1 - d) * w for a, w in zip(self.average, weights)]
+
+    def _write_average(self, meta):
+        current = self.saved.get_weights()
+        self.saved.set_weights(self.average)
+        try:
+            checkpoints.write(self.run_dir / checkpoints.AVERAGE, self.saved,
+                              dict(meta, average_decay=self.average_decay))
+        finally:
+            self.saved.set_weights(current)

@@ -1,0 +1,111 @@
+"""Checkpoints that survive a kill: written aside, then renamed into place.
+
+A checkpoint is a folder ``epoch-0003/`` holding ``model.weights.h5`` (Keras
+stores a compiled model's optimiser variables in it too: numbers only) and
+``meta.json`` (the model's spec, image size, class names, epoch, weight updates).
+It is written as ``epoch-0003.partial/`` and renamed when complete, so a kill
+during a write leaves the previous checkpoints intact and the partial one is
+ignored (and cleaned up) on the next run. The weight average lives in
+``average/``, written the same way. Loading builds the model from the spec in
+``meta.json`` and loads weights into it: nothing from the file is executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+from pathlib import Path
+
+from ..models.spec import EfficientNetSpec
+
+PATTERN = re.compile(r"^epoch-(\d{4,})$")
+AVERAGE = "average"
+
+
+def spec_to_dict(spec: EfficientNetSpec) -> dict:
+    return dataclasses.asdict(spec)
+
+
+def write(folder: Path, model, meta: dict) -> Path:
+    """Write a checkpoint folder atomically (aside, then renamed)."""
+    folder = Path(folder)
+    partial = folder.with_name(folder.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    model.save_weights(partial / "model.weights.h5")
+    (partial / "meta.json").write_text(json.dumps(meta, indent=1))
+    if folder.exists():
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.replace(old)
+        partial.replace(folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        partial.replace(folder)
+    return folder
+
+
+def epoch_folder(directory: Path, epoch: int) -> Path:
+    return Path(directory) / f"epoch-{epoch:04d}"
+
+
+def latest(directory) -> Path | None:
+    """The newest complete epoch checkpoint in ``directory``, or None."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in directory.iterdir()
+             if (m := PATTERN.match(p.name)) and (p / "meta.json").is_file()]
+    return max(found)[1] if found else None
+
+
+def clean_partials(directory) -> list[Path]:
+    removed = [p for p in Path(directory).glob("*.partial") if p.is_dir()]
+    for path in removed:
+        shutil.rmtree(path)
+    return removed
+
+
+def prune(directory, keep: int = 2) -> None:
+    """Keep the newest ``keep`` epoch checkpoints (the average is kept apart)."""
+    found = sorted((int(m.group(1)), p) for p in Path(directory).iterdir() if (m := PATTERN.match(p.name)))
+    for _, path in found[:-keep]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def read_meta(folder) -> dict:
+    folder = Path(folder)
+    meta = folder / "meta.json"
+    if not meta.is_file():
+        hint = ""
+        if folder.is_dir() and (newest := latest(folder)) is not None:
+            hint = f" It is a run folder: its newest checkpoint is {newest}."
+        raise FileNotFoundError(f"{folder} is not an effnet-kit checkpoint (no meta.json).{hint}")
+    return json.loads(meta.read_text())
+
+
+def resolve(path) -> Path:
+    """A checkpoint folder from a checkpoint or a run folder (its newest epoch)."""
+    path = Path(path)
+    if (path / "meta.json").is_file():
+        return path
+    newest = latest(path)
+    if newest is None:
+        raise FileNotFoundError(f"{path}: no checkpoint there (expected a folder with meta.json, or "
+                                f"a run folder holding epoch-NNNN/ checkpoints).")
+    return newest
+
+
+def load_model(path, image_size: int | None = None):
+    """Build the checkpoint's model (at ``image_size``, default its own) and load its weights."""
+    from ..models.builder import build_model
+
+    folder = resolve(path)
+    meta = read_meta(folder)
+    spec = EfficientNetSpec.from_dict(meta["spec"])
+    model = build_model(spec, image_size=image_size or meta["image_size"])
+    model.load_weights(folder / "model.weights.h5")
+    return model, meta

@@ -1,0 +1,239 @@
+"""Training: the paper's recipe on CPU, GPU or several of them, resumable.
+
+:func:`train` reads like the recipe: plan the run (:mod:`.plan`), set the
+precision, build and compile the model, resume from the run folder, fit, and
+validate. A run folder holds epoch checkpoints (atomic, see :mod:`.checkpoints`),
+the weight average, ``metrics.csv``, ``metrics.jsonl``, TensorBoard logs and
+``run.json``. Running the same command again resumes after the last complete
+checkpoint, with the schedule at the same weight update.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+
+from ..common.precision import dtype_policy, precision
+from . import checkpoints, recipe
+from .callbacks import CheckpointWithAverage, MetricsLog, NanGuard
+from .cases import CaseConfig, load_case
+from .distribution import is_chief, is_multi_worker, strategy_for
+from .evaluation import evaluate, loss_for, metrics_for
+from .multiworker import fit_across_workers
+from .plan import RunPlan, fold_replicas, plan_run
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    epochs_done: int
+    updates: int
+    resumed_from: int
+    history: list
+    validation: dict | None
+    stopped: str | None = None
+    model: object = None  # the trained keras.Model (latest weights)
+
+
+def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None = None,
+          epochs: int | None = None, logs_per_epoch="1", training: bool = True,
+          validation: bool = True, l2_regularization: float = 0.0, seed: int = 0,
+          model_overrides: dict | None = None, max_updates_per_epoch: int | None = None,
+          skip_corrupt: bool = False, progress: bool = True, say=print) -> TrainResult:
+    """Train a case (or a case with overrides) on ``data``; resume if ``run_dir`` has a checkpoint.
+
+    Args:
+        case: a :class:`CaseConfig` or case name; flags of the IPU kit are its fields
+            (``case.replace(micro_batch_size=16, ...)``).
+        data: a source of :func:`effnet_lib.data.make_dataset`.
+        epochs: whole epochs (default: the case's, rounded).
+        logs_per_epoch: host events per epoch, as the IPU kit's flag (``"2"``, ``"1/2"``, ``0``).
+        model_overrides: spec fields for small experiments (``width_coefficient=0.5``).
+        max_updates_per_epoch: cap an epoch's weight updates (quick runs on big data).
+        skip_corrupt: skip unreadable images (and count them) instead of stopping.
+    """
+    case = load_case(case) if isinstance(case, str) else case
+    strategy = strategy_for(case.replicas)  # first: a multi-worker strategy configures TF
+    keras.utils.set_random_seed(seed)
+    layout = fold_replicas(case, strategy.num_replicas_in_sync)
+    for note in layout.notes:
+        say(note)
+    augmentation = case_augmentation(case)
+    train_data = _training_data(case, augmentation, data, layout.replicas, strategy, seed,
+                                skip_corrupt, progress)
+    plan = plan_run(case, layout, train_data.steps_per_epoch, epochs, logs_per_epoch,
+                    max_updates_per_epoch, train_data.num_examples, data)
+    for warning in plan.events.warnings:
+        say(f"warning: {warning}")
+    chief, run_dir = is_chief(strategy), Path(run_dir or Path("runs") / case.name)
+
+    with dtype_policy(case.precision), strategy.scope():
+        spec = case.model_spec(num_classes=train_data.num_classes, **(model_overrides or {}))
+        core, model = _build_and_compile(case, spec, plan, train_data, augmentation.soft_labels,
+                                         is_multi_worker(strategy), l2_regularization, say)
+    meta = _run_meta(case, spec, plan, train_data, data, seed)
+    resumed_from = _resume(run_dir, chief, model, core, meta, say)
+    guard, saver, callbacks = _callbacks(case, run_dir, meta, plan, chief, core, model, train_data,
+                                         resumed_from, say)
+    history = []
+    if training:
+        history = _fit(model, train_data, plan, strategy, callbacks, plan.first_log(resumed_from),
+                       augmentation.soft_labels, progress)
+    if guard.stopped:
+        say(f"error: {guard.stopped}")
+    if train_data.skipped():
+        say(f"skipped {train_data.skipped()} corrupt images")
+    result = None
+    if validation and train_data.num_examples is None:
+        say("no validation: synthetic data has no validation set.")
+    elif validation and not guard.stopped:
+        result = _final_validation(core, data, case, train_data.class_names, run_dir, chief)
+    reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
+    return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
+                       resumed_from, history, result, guard.stopped, core)
+
+
+def case_augmentation(case: CaseConfig):
+    """The case's crops and label mixing as the data pipeline takes them."""
+    from ..data import Augmentation
+
+    return Augmentation(crop_area_range=case.crop_area_range, mixup_alpha=case.mixup_alpha,
+                        cutmix_lambda=case.cutmix_lambda or 1.0,
+                        label_smoothing=case.label_smoothing)
+
+
+def _training_data(case: CaseConfig, augmentation, data: str, replicas: int, strategy, seed,
+                   skip_corrupt, progress):
+    """The training pipeline, batched with the global micro-step batch (tf.distribute shards it
+    across workers and splits each batch across replicas)."""
+    from ..data import make_dataset
+
+    train_data = make_dataset(data, "train", case.image_size, case.micro_batch_size * replicas,
+                              augmentation=augmentation, repeat=True, seed=seed,
+                              skip_corrupt=skip_corrupt, progress=progress)
+    if strategy.num_replicas_in_sync > 1 and not is_multi_worker(strategy):
+        # Keras builds a distributed model by averaging one input batch across
+        # replicas (strategy.reduce), which cross-device ops do not all define for
+        # uint8: send float32 images.
+        import tensorflow as tf
+
+        train_data.dataset = train_data.dataset.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return train_data
+
+
+def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, across_workers: bool,
+                       l2_regularization: float, say):
+    """(the model checkpoints hold, the model that trains); the second wraps the first only
+    when synthetic images are drawn inside the step."""
+    from ..models.builder import build_model
+
+    core = build_model(spec)
+    l2_count = recipe.add_l2_regularization(core, l2_regularization)
+    if l2_count:
+        say(f"L2 regularisation {l2_regularization} on {l2_count} weight tensors (norm "
+            f"parameters excluded).")
+    lr = recipe.schedule(case.lr_schedule, case.learning_rate, plan.updates_per_epoch, plan.epochs,
+                         case.warmup_epochs, case.lr_decay_rate, case.lr_decay_epochs)
+    # Across workers the training loop accumulates gradients itself (see multiworker.py).
+    optimizer = recipe.rmsprop(lr, case.rmsprop_rho, case.rmsprop_epsilon, case.momentum,
+                               case.weight_decay, 1 if across_workers else plan.layout.accumulation)
+    if precision(case.precision).loss_scaled:
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=case.loss_scaling)
+    model = train_data.wrap_model(core)
+    model.compile(optimizer=optimizer, loss=loss_for(soft),
+                  metrics=metrics_for(soft, train_data.num_classes),
+                  steps_per_execution=plan.micro_steps_per_log, jit_compile=False)
+    return core, model
+
+
+def _run_meta(case, spec, plan: RunPlan, train_data, data: str, seed: int) -> dict:
+    """What a checkpoint records of its run (and what a resumed run must share)."""
+    return dict(case=asdict(case), spec=checkpoints.spec_to_dict(spec), image_size=case.image_size,
+                class_names=train_data.class_names, data=data, seed=seed, epochs_total=plan.epochs,
+                updates_per_epoch=plan.updates_per_epoch,
+                epochs_per_checkpoint=plan.epochs_per_checkpoint,
+                gradient_accumulation=plan.layout.accumulation, replicas=plan.layout.replicas)
+
+
+def _resume(run_dir: Path, chief: bool, model, core, meta: dict, say) -> int:
+    """Load the newest checkpoint of ``run_dir`` if there is one; the epoch it holds (or 0)."""
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        checkpoints.clean_partials(run_dir)
+    newest = checkpoints.latest(run_dir)
+    resumed_from = 0
+    if newest is not None:
+        saved = checkpoints.read_meta(newest)
+        _check_same_run(saved, meta, run_dir)
+        # Built first, the optimiser takes its saved slots and update count from the file.
+        model.optimizer.build(model.trainable_variables)
+        core.load_weights(newest / "model.weights.h5")
+        resumed_from = saved["epoch"]
+        say(f"resuming {run_dir} after epoch {resumed_from} (weight update {saved['updates']}); "
+            f"the learning-rate schedule and metrics log continue from there.")
+    if chief:
+        (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
+    return resumed_from
+
+
+def _check_same_run(saved: dict, meta: dict, run_dir) -> None:
+    keys = ("spec", "image_size", "class_names", "updates_per_epoch", "gradient_accumulation")
+    changed = [k for k in keys if json.loads(json.dumps(saved.get(k))) != json.loads(json.dumps(meta[k]))]
+    if changed:
+        raise ValueError(f"{run_dir} holds a run with different {', '.join(changed)}; resuming it "
+                         f"would mix two runs. Use another --checkpoint-dir, or delete that one.")
+
+
+def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core, model,
+               train_data, resumed_from: int, say):
+    """(the NaN guard, the checkpoint writer, every callback of the run)."""
+    guard = NanGuard(run_dir)
+    saver = CheckpointWithAverage(run_dir, meta, plan.epoch_at, case.weight_avg_exp, guard, chief,
+                                  saved_model=core if core is not model else None)
+    average = run_dir / checkpoints.AVERAGE / "model.weights.h5"
+    if resumed_from and average.is_file():
+        saver.resume_average(checkpoints.load_model(average.parent)[0])
+    callbacks = [guard, MetricsLog(run_dir, guard, chief, say, data=train_data), saver]
+    if chief:  # other workers train the same weights and write nothing
+        callbacks += [keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
+                      keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
+    return guard, saver, callbacks
+
+
+def _fit(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, soft: bool,
+         progress) -> list:
+    """Train from log ``first_log`` to the end; one dict of logs per log."""
+    if first_log >= plan.total_logs:
+        return []
+    if is_multi_worker(strategy):  # Keras's fit cannot run there: our own loop
+        return fit_across_workers(model, train_data.dataset, strategy, total_logs=plan.total_logs,
+                                  initial_log=first_log, updates_per_log=plan.updates_per_log,
+                                  accumulation=plan.layout.accumulation, callbacks=callbacks,
+                                  soft=soft,
+                                  top_k=min(5, train_data.num_classes), progress=progress)
+    fit = model.fit(train_data.dataset, epochs=plan.total_logs, initial_epoch=first_log,
+                    steps_per_epoch=plan.micro_steps_per_log, callbacks=callbacks,
+                    verbose=1 if progress else 0, shuffle=False)
+    return [dict(zip(fit.history, values)) for values in zip(*fit.history.values())]
+
+
+def _final_validation(core, data, case, class_names, run_dir: Path, chief: bool) -> dict:
+    """Validation of the final weights and of the weight average, saved as validation.json."""
+    batch_size = max(case.micro_batch_size, 32)
+    result = evaluate(core, data, case.image_size, class_names=class_names, batch_size=batch_size)
+    average = run_dir / checkpoints.AVERAGE
+    if (average / "model.weights.h5").is_file():
+        averaged, _ = checkpoints.load_model(average)
+        result["average"] = evaluate(averaged, data, case.image_size, class_names=class_names,
+                                     batch_size=batch_size)
+    if chief:
+        (run_dir / "validation.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _newest_meta(run_dir) -> dict:
+    newest = checkpoints.latest(run_dir)
+    return checkpoints.read_meta(newest) if newest else {}
