@@ -23,14 +23,13 @@ from .norms import norm_activation, normalization
 from .spec import BlockConfig, EfficientNetSpec, as_spec
 
 # He-style initialisation as in keras.applications and the reference: fan-out for
-# dense convs, fan-in for the grouped conv (the reference's choice), and a small
-# uniform init for the classifier.
+# dense convs, fan-in for the grouped conv (the reference's choice). The classifier
+# starts Glorot-uniform as in the reference (keras.applications uses a smaller uniform).
 CONV_INIT = {"class_name": "VarianceScaling",
              "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"}}
 GROUP_CONV_INIT = {"class_name": "VarianceScaling",
                    "config": {"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal"}}
-DENSE_INIT = {"class_name": "VarianceScaling",
-              "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"}}
+DENSE_INIT = "glorot_uniform"
 
 
 def build_model(spec_or_name, image_size: int | None = None, num_classes: int | None = None,
@@ -54,6 +53,9 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
         **overrides: any :class:`EfficientNetSpec` field, e.g. ``width_coefficient=0.5``.
 
     The model takes images in [0, 255] (uint8 or float) and normalises them itself.
+    Its logits are float32 under every dtype policy: the classifier computes in
+    float32, as Keras's mixed-precision guide advises, so that losses and metrics
+    (top-k among them) see float32 under ``mixed_float16`` and ``mixed_bfloat16``.
     """
     if num_classes is not None:
         overrides["num_classes"] = num_classes
@@ -77,7 +79,7 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
     if spec.dropout_rate > 0:
         x = layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
     outputs = layers.Dense(spec.num_classes, activation=classifier_activation,
-                           kernel_initializer=DENSE_INIT, name="predictions")(x)
+                           kernel_initializer=DENSE_INIT, dtype="float32", name="predictions")(x)
     model = keras.Model(inputs, outputs, name=model_name(spec))
     model.effnet_spec = spec  # lets the profiler and summaries read the architecture back
     return model
