@@ -94,9 +94,10 @@ def test_validation_crop_is_the_centre():
 
 
 def test_validation_pixels_are_the_rounded_bilinear_resize_of_the_centre_crop():
-    # A PNG decodes losslessly, so the expected pixels can be computed independently.
+    # The crop-first variant. A PNG decodes losslessly, so the expected pixels can be
+    # computed independently.
     image = np.random.default_rng(0).integers(0, 256, (40, 50, 3), dtype=np.uint8)
-    out = preprocess_valid(tf.io.encode_png(image), 24, crop_ratio=0.8).numpy()
+    out = preprocess_valid(tf.io.encode_png(image), 24, crop_ratio=0.8, resize_first=False).numpy()
     crop = image[4:36, 9:41].astype(np.float32)  # side round(40 * 0.8) = 32, centred
     expected = np.round(tf.image.resize(crop, [24, 24], method="bilinear").numpy())
     assert np.array_equal(out, expected.astype(np.uint8))
@@ -122,7 +123,7 @@ def test_soft_labels_mixup_and_cutmix_keep_label_mass():
     # Each image keeps at least half of itself, and its partner is the previous image.
     own = mixed.numpy()[np.arange(6), labels.numpy()]
     assert (own >= 0.5 * 0.9 - 1e-6).all()
-    cut_images, cut = cutmix(images, soft_labels(labels, 5), 0.75, seed)
+    cut_images, cut = cutmix(images, soft_labels(labels, 5), 0.75, seed, version=2)
     kept_pixels = (cut_images.numpy()[..., 0] == images.numpy()[..., 0]).mean(axis=(1, 2))
     assert np.allclose(cut.numpy().sum(1), 1)
     assert np.allclose(cut.numpy()[np.arange(6), labels.numpy()], kept_pixels)  # labels follow pixels
@@ -253,3 +254,44 @@ def test_bench_says_what_bounds_the_pipeline():
     assert "resizing up" in explain(dict(base, ratio=0.5))
     assert "cost more than decoding" in explain(dict(base, ratio=0.5, source_size=(448, 448)))
     assert "no files" in explain(dict(base))
+
+
+@pytest.mark.parametrize("cutmix_lambda", [0.95, 0.8])
+def test_cutmix_version_1_draws_follow_the_reference_law(cutmix_lambda):
+    from effnet_lib.data.mixing import cutmix_v1_lambda, cutmix_v1_statistics
+
+    draws = np.array([float(cutmix_v1_lambda(cutmix_lambda, tf.constant([7, i], tf.int64)))
+                      for i in range(4000)])
+    expected = cutmix_v1_statistics(cutmix_lambda)
+    uncut = np.mean(draws == 1.0)
+    assert expected["no_cut"] == pytest.approx(1.55 * cutmix_lambda - 0.96)
+    assert uncut == pytest.approx(expected["no_cut"], abs=0.03)  # 4 standard errors at 4,000
+    cut = draws[draws < 1.0]
+    assert cut.min() >= 0.0 and cut.mean() == pytest.approx(expected["mean_kept_when_cut"], abs=0.02)
+    assert expected["mean_kept_when_cut"] == pytest.approx(0.7687, abs=1e-4)
+
+
+def test_cutmix_versions_in_the_pipeline(shapes_dir):
+    def uncut_batches(version):
+        augmentation = Augmentation(cutmix_lambda=0.9, cutmix_version=version)
+        data = make_dataset(f"folder:{shapes_dir}", "train", 32, 8, augmentation=augmentation,
+                            seed=0, repeat=True)
+        uncut = []
+        for _, labels in data.dataset.take(40):
+            assert np.allclose(labels.numpy().sum(1), 1, atol=1e-5)
+            uncut.append(bool(np.all(labels.numpy().max(1) == 1.0)))  # every label one-hot
+        return np.mean(uncut)
+
+    assert uncut_batches(2) == 0.0  # version 2 cuts every batch by the same share
+    assert 0.15 <= uncut_batches(1) <= 0.75  # version 1 leaves 1.55 x 0.9 - 0.96 = 43.5% uncut
+
+
+def test_validation_resizes_the_short_side_then_crops_the_centre():
+    image = np.random.default_rng(3).integers(0, 256, (60, 90, 3)).astype(np.uint8)
+    encoded = tf.io.encode_png(image)
+    out = preprocess_valid(encoded, 28).numpy()  # short side to int(28 * 256 / 224) = 32
+    resized = tf.image.resize(image.astype(np.float32), [32, 48], method="bilinear").numpy()
+    expected = np.round(resized[2:30, 10:38]).astype(np.uint8)
+    assert np.array_equal(out, expected)
+    crop_first = preprocess_valid(encoded, 28, resize_first=False).numpy()
+    assert np.abs(crop_first.astype(int) - out.astype(int)).mean() < 20  # same window, resampled

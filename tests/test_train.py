@@ -73,38 +73,6 @@ def test_replicas_fold_into_accumulation_keeping_the_global_batch():
         fold_replicas(case, 3)
 
 
-def _one_update(optimizer_factory, decay_kind):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, use_bias=False)])
-    if decay_kind == "l2":
-        recipe.add_l2_regularization(model, 0.1)
-        optimizer = optimizer_factory(0.0)
-    else:
-        optimizer = optimizer_factory(0.1)
-    model.compile(optimizer=optimizer, loss="mse")
-    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
-    for _ in range(3):
-        model.train_on_batch(x, y)
-    return model.get_weights()[0]
-
-
-def test_weight_decay_and_l2_agree_for_sgd_but_not_rmsprop():
-    sgd = lambda wd: keras.optimizers.SGD(0.1, weight_decay=wd or None)  # noqa: E731
-    rms = lambda wd: keras.optimizers.RMSprop(0.1, momentum=0.9, weight_decay=wd or None)  # noqa: E731
-    assert np.allclose(_one_update(sgd, "wd"), _one_update(sgd, "l2"), atol=1e-6)
-    assert not np.allclose(_one_update(rms, "wd"), _one_update(rms, "l2"), atol=1e-3)
-
-
-def test_norm_parameters_take_no_decay():
-    from effnet_lib import build_model
-
-    model = build_model("B0-G16-LN_PN", image_size=32, num_classes=4, **TINY)
-    decayed = [v.path for v in model.trainable_weights if recipe.decays(v)]
-    kept = [v.path for v in model.trainable_weights if not recipe.decays(v)]
-    assert decayed and all("kernel" in p or "bias" in p for p in decayed)
-    assert any("proxy_gamma" in p for p in kept) and any(p.endswith("gamma") for p in kept)
-
-
 def test_schedules():
     lr = recipe.schedule("exponential", 1.0, updates_per_epoch=10, epochs=10, warmup_epochs=2)
     values = [float(lr(step)) for step in (0, 9, 19, 23, 24, 48)]
@@ -184,11 +152,16 @@ def test_validate_and_finetune(shapes, tmp_path, capsys):
     assert main(["validate", "--checkpoint", str(run), "--image-sizes", "32,40", "--output", str(out)]) == 0
     assert out.read_text().startswith("image_size,top1,top5,loss")
     assert main(["finetune", "--init-path", str(run / "average"), "--image-size", "48", "--epochs", "1",
-                 "--batch-size", "16", "--checkpoint-dir", str(tmp_path / "ft")]) == 0
+                 "--batch-size", "16", "--gradient-accumulation-count", "2",
+                 "--checkpoint-dir", str(tmp_path / "ft")]) == 0
     printed = capsys.readouterr().out
     assert "fine-tuning 5 of" in printed and "% 32" in printed
+    assert "global batch 32 (16 x 2)" in printed and "5 warm-up epochs" in printed
     result = json.loads((tmp_path / "ft" / "validation.json").read_text())
-    assert result["image_size"] == 48 and result["trained_at"] == 32
+    assert result["image_size"] == 48 and result["trained_at"] == 32 and result["global_batch"] == 32
+    tuned = checkpoints.read_meta(tmp_path / "ft")["case"]  # the run's recipe kept, its batch changed
+    assert tuned["weight_decay"] == 1e-5 and tuned["label_smoothing"] == 0.1
+    assert tuned["base_learning_rate_exponent"] == -11 and tuned["lr_schedule"] == "cosine"
     assert validate(tmp_path / "ft")[0]["image_size"] == 48  # a fine-tuned checkpoint validates
 
 
@@ -310,3 +283,15 @@ def test_finetune_can_only_re_estimate_bn_statistics(shapes, tmp_path, capsys):
     assert result["image_size"] == 48 and result["epochs"] == 0 and 0 <= result["top1"] <= 1
     assert main(["finetune", "--init-path", str(run), "--image-size", "48", "--epochs", "0"]) == 2
     assert "epochs=0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_validation_every_epoch_and_the_mean_of_the_last_epochs(shapes, tmp_path):
+    run = tmp_path / "run"
+    result = train(small_case(epochs=2, weight_avg_n=1), data=f"shapes:{shapes}", run_dir=run,
+                   model_overrides=TINY, progress=False, validate_every_epoch=True)
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and all(0 <= line["val_top1"] <= 1 for line in lines)
+    mean = checkpoints.read_meta(run / "mean-last-1-epochs")
+    assert mean["mean_of_epochs"] == [1, 2]  # epochs >= final - N, as the reference's --weight-avg-N
+    assert set(result.validation) >= {"top1", "average", "mean_of_last_epochs"}

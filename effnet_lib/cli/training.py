@@ -78,6 +78,11 @@ def add_commands(sub) -> None:
     train.add_argument("--skip-corrupt", action="store_true",
                        help="skip unreadable images and report how many, instead of stopping")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--validate-every-epoch", action="store_true",
+                       help="top-1/top-5 on the validation split at every checkpoint (as the "
+                            "reference did), logged as val_top1/val_top5")
+    train.add_argument("--dry-run", action="store_true",
+                       help="print the resolved recipe, each line against the reference, and stop")
     add_case_options(train)
     train.set_defaults(func=run_train)
 
@@ -101,7 +106,13 @@ def add_commands(sub) -> None:
                       help="train variables matching these names (default Top; e.g. Top block7 block6)")
     tune.add_argument("--train-with-valid-preprocessing", type=boolean, default=True)
     tune.add_argument("--epochs", type=int, default=2)
-    tune.add_argument("--batch-size", type=int, default=64)
+    tune.add_argument("--batch-size", type=int, default=64, help="micro-batch (default 64)")
+    tune.add_argument("--gradient-accumulation-count", type=int, default=8,
+                      help="micro-batches per update (default 8: a global batch of 512, as the "
+                           "paper's fine-tuning)")
+    tune.add_argument("--warmup-epochs", type=float, default=5,
+                      help="linear warm-up of the cosine (default 5, the reference's: it outlasts a "
+                           "2-epoch run, as it did there; 0 for a plain cosine)")
     tune.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine")
     tune.add_argument("--base-learning-rate-exponent", type=float, default=-11)
     tune.add_argument("--data", help="data source (default: the one it was trained on)")
@@ -123,6 +134,14 @@ def run_train(args):
     case = load_case(args.config, args.config_path)
     overrides = case_overrides(args)
     case = case.replace(**overrides) if overrides else case
+    if args.dry_run:
+        from ..training.recipe_report import describe_recipe
+
+        print(f"{case.name}: the recipe `effnet train` runs (on 1 device; add GPUs and replicas "
+              f"fold as shown):")
+        for line in describe_recipe(case):
+            print(f"  {line}")
+        return 0
     data = args.data
     if args.synthetic_data:
         data = "synthetic-host" if args.synthetic_data in ("host", "cpu") else "synthetic-device"
@@ -132,7 +151,7 @@ def run_train(args):
                    training=args.training, validation=args.validation,
                    l2_regularization=args.l2_regularization, seed=args.seed,
                    model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch,
-                   skip_corrupt=args.skip_corrupt)
+                   skip_corrupt=args.skip_corrupt, validate_every_epoch=args.validate_every_epoch)
     if result.validation:
         v = result.validation
         print(f"validation at {v['image_size']}px: top-1 {v['top1']:.4f}, top-5 {v['top5']:.4f}, "
@@ -161,6 +180,7 @@ def run_finetune(args):
     finetune(args.init_path, args.image_size, data=args.data, run_dir=args.checkpoint_dir,
              variable_filter=args.variable_filter,
              train_with_valid_preprocessing=args.train_with_valid_preprocessing, epochs=args.epochs,
-             batch_size=args.batch_size, lr_schedule=args.lr_schedule,
+             batch_size=args.batch_size, gradient_accumulation_count=args.gradient_accumulation_count,
+             warmup_epochs=args.warmup_epochs, lr_schedule=args.lr_schedule,
              base_learning_rate_exponent=args.base_learning_rate_exponent, seed=args.seed,
              reestimate_bn_statistics=args.reestimate_bn_statistics, bn_batches=args.bn_batches)

@@ -22,8 +22,10 @@ class Augmentation:
     crop_area_range: tuple[float, float] = AREA_RANGE  # the training crop's share of the area
     crop_ratio: float = CROP_RATIO  # validation keeps this fraction of the short side
     valid_preprocessing: bool = False  # training order and mixing, validation transform
+    valid_resize_first: bool = True  # validation: resize the short side, then crop (reference)
     mixup_alpha: float = 0.0  # 0: off
     cutmix_lambda: float = 1.0  # 1: off
+    cutmix_version: int = 1  # 1: a random share per batch (the reference's); 2: fixed
     label_smoothing: float = 0.0
 
     def __post_init__(self):
@@ -36,7 +38,7 @@ class Augmentation:
                              f"224/256.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing={self.label_smoothing!r}: it must be in [0, 1).")
-        validate_mixing(self.mixup_alpha, self.cutmix_lambda)
+        validate_mixing(self.mixup_alpha, self.cutmix_lambda, self.cutmix_version)
 
     @property
     def soft_labels(self) -> bool:
@@ -47,4 +49,4 @@ class Augmentation:
     def mixing(self) -> dict:
         """The keyword arguments of :func:`effnet_lib.data.mixing.mix_batch`."""
         return dict(mixup_alpha=self.mixup_alpha, cutmix_lambda=self.cutmix_lambda,
-                    label_smoothing=self.label_smoothing)
+                    cutmix_version=self.cutmix_version, label_smoothing=self.label_smoothing)

@@ -162,7 +162,8 @@ def _decoded(records, image_size, augment, augmentation: Augmentation, seed, ski
         if augment:
             image = preprocess_train(encoded, image_size, pair, boxes, augmentation.crop_area_range)
         else:
-            image = preprocess_valid(encoded, image_size, augmentation.crop_ratio)
+            image = preprocess_valid(encoded, image_size, augmentation.crop_ratio,
+                                     augmentation.valid_resize_first)
         return tf.ensure_shape(image, [image_size, image_size, 3]), label
 
     if skipped is not None:

@@ -1,11 +1,14 @@
 """The paper's image preprocessing, one encoded image at a time, in TensorFlow ops.
 
 Training: a random distorted bounding-box crop (the object covers at least 10%
-of it, aspect ratio 0.75-1.33, 5-100% of the image's area), a horizontal flip,
-and a resize to S x S. Validation: the centre crop that "resize the short side to
-S * 256/224, then crop S x S" keeps, resized to S. Only the crop window of a JPEG
-is decoded (``decode_and_crop_jpeg``), which is why both paths pick their window
-from the encoded image's shape first.
+of it, aspect ratio 0.75-1.33, 5-100% of the image's area, up to 100 attempts as
+the reference's ``imagenet_preprocessing.py``), a horizontal flip, and a resize
+to S x S. Only the crop window of a JPEG is decoded (``decode_and_crop_jpeg``),
+which is why the training path picks its window from the encoded image's shape
+first. Validation, as the reference: resize the short side to S * 256/224
+(aspect kept), then crop the centre S x S (``resize_first=False``: crop the same
+window first, then resize it to S, which decodes and resizes fewer pixels and
+differs only by interpolation).
 
 Images leave as uint8 in [0, 255]: the model normalises them itself
 (:class:`effnet_lib.models.image_normalization.ImageNormalization`). Randomness is stateless
@@ -21,6 +24,7 @@ CROP_RATIO = 224 / 256  # validation keeps this fraction of the short side
 MIN_OBJECT_COVERED = 0.1
 ASPECT_RATIO_RANGE = (0.75, 4 / 3)
 AREA_RANGE = (0.05, 1.0)
+MAX_ATTEMPTS = 100  # tries of the distorted crop before falling back to the whole image
 # [ymin, xmin, ymax, xmax], one box. A plain list: a tf.constant here would start
 # TensorFlow's runtime at import, before a multi-worker strategy can configure it.
 WHOLE_IMAGE = [[[0.0, 0.0, 1.0, 1.0]]]
@@ -111,24 +115,42 @@ def preprocess_train(encoded: tf.Tensor, image_size: int, seed: tf.Tensor,
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         shape, bounding_boxes=boxes, seed=crop_seed, min_object_covered=MIN_OBJECT_COVERED,
-        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=area_range, max_attempts=10,
+        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=area_range, max_attempts=MAX_ATTEMPTS,
         use_image_if_no_bounding_boxes=True)
     image = _decode_window(encoded, begin[0], begin[1], size[0], size[1])
     image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
     return _resize_uint8(image, image_size)
 
 
-def preprocess_valid(encoded: tf.Tensor, image_size: int, crop_ratio: float = CROP_RATIO) -> tf.Tensor:
-    """Centre crop of ``crop_ratio`` x the short side, resized: ``uint8 [S, S, 3]``.
+def preprocess_valid(encoded: tf.Tensor, image_size: int, crop_ratio: float = CROP_RATIO,
+                     resize_first: bool = True) -> tf.Tensor:
+    """The centre ``crop_ratio`` of the short side at ``image_size``: ``uint8 [S, S, 3]``.
 
-    Equal (up to interpolation) to resizing the short side to S / crop_ratio and
-    cropping the centre S x S, but decodes and resizes fewer pixels.
+    ``resize_first`` (the reference's order): resize the short side to
+    ``int(S / crop_ratio)`` keeping the aspect ratio, then crop the centre S x S.
+    Otherwise crop that window first and resize it to S: the same pixels up to
+    interpolation, with fewer decoded and resized.
     """
     if not 0 < crop_ratio <= 1:
         raise ValueError(f"crop_ratio={crop_ratio!r}: it must be in (0, 1]; the paper's is 224/256.")
+    if resize_first:
+        return _resize_then_crop(encoded, image_size, crop_ratio)
     shape = image_shape(encoded)
     height, width = shape[0], shape[1]
     side = tf.cast(tf.round(tf.cast(tf.minimum(height, width), tf.float32) * crop_ratio), tf.int32)
     side = tf.maximum(side, 1)
     image = _decode_window(encoded, (height - side) // 2, (width - side) // 2, side, side)
     return _resize_uint8(image, image_size)
+
+
+def _resize_then_crop(encoded, image_size: int, crop_ratio: float):
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    short_side = float(int(image_size / crop_ratio))  # the reference's int(S * 256 / 224)
+    scale = short_side / tf.reduce_min(shape)
+    new_size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), image_size)
+    resized = tf.image.resize(tf.cast(image, tf.float32), new_size, method="bilinear")
+    top, left = (new_size[0] - image_size) // 2, (new_size[1] - image_size) // 2
+    crop = resized[top:top + image_size, left:left + image_size]
+    # Bilinear weights are convex, so values stay in [0, 255]: rounding is all that is needed.
+    return tf.cast(tf.round(crop), tf.uint8)

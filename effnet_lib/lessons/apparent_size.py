@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.preprocessing import AREA_RANGE, ASPECT_RATIO_RANGE, CROP_RATIO, MIN_OBJECT_COVERED
+from ..data.preprocessing import (AREA_RANGE, ASPECT_RATIO_RANGE, CROP_RATIO, MAX_ATTEMPTS,
+                                  MIN_OBJECT_COVERED)
 
 
 def sample_crops(samples: int = 5000, area_range=AREA_RANGE, side: int = 1000, seed: int = 0) -> np.ndarray:
@@ -31,7 +32,7 @@ def sample_crops(samples: int = 5000, area_range=AREA_RANGE, side: int = 1000, s
     for i in range(samples):
         _, size, _ = tf.image.stateless_sample_distorted_bounding_box(
             shape, bounding_boxes=boxes, seed=[seed, i], min_object_covered=MIN_OBJECT_COVERED,
-            aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=area_range, max_attempts=10,
+            aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=area_range, max_attempts=MAX_ATTEMPTS,
             use_image_if_no_bounding_boxes=True)
         sizes.append(size.numpy()[:2])
     return np.array(sizes, dtype=np.float64)

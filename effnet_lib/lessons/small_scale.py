@@ -124,8 +124,8 @@ def resolution_finetuning(model: str = "B0-G16-GN", native: int = 96, half: int 
                          top1_measured=result["top1"], top5_measured=result["top5"],
                          train_forward_gmacs=forward_macs(half_case, half, images * epochs, **overrides) / 1e9))
     tuned = finetune(final, native, data=data, run_dir=Path(run_root) / f"{model}-{half}-ft{native}",
-                     epochs=finetune_epochs, batch_size=half_case.micro_batch_size, progress=False,
-                     say=say)
+                     epochs=finetune_epochs, batch_size=half_case.micro_batch_size,
+                     gradient_accumulation_count=1, warmup_epochs=0, progress=False, say=say)
     rows.append(dict(run=f"trained at {half}px + fine-tuned at {native}px", test_size=native,
                      top1_measured=tuned["top1"], top5_measured=tuned["top5"],
                      train_forward_gmacs=(forward_macs(half_case, half, images * epochs, **overrides)

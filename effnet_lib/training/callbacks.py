@@ -4,6 +4,8 @@
   checkpoint is;
 * :class:`MetricsLog`: one JSON line per log (weight updates, time, learning rate,
   metrics, skipped images);
+* :class:`EpochValidation`: at each checkpoint boundary, top-1/top-5 of the current
+  weights on the validation split, into the logs;
 * :class:`CheckpointWithAverage`: at each checkpoint boundary, update the
   exponential weight average and write the checkpoint and the average, atomically.
 
@@ -43,6 +45,21 @@ class NanGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class EpochValidation(keras.callbacks.Callback):
+    """Validates at checkpoint boundaries; ``val_top1``, ``val_top5``, ``val_loss`` join the logs
+    (placed before :class:`MetricsLog`, which then records them)."""
+
+    def __init__(self, validate, epoch_at, guard: NanGuard):
+        super().__init__()
+        self.validate, self.epoch_at, self.guard = validate, epoch_at, guard
+
+    def on_epoch_end(self, log_index, logs=None):
+        if logs is None or self.guard.stopped or self.epoch_at(log_index) is None:
+            return
+        result = self.validate()
+        logs.update(val_top1=result["top1"], val_top5=result["top5"], val_loss=result["loss"])
+
+
 class MetricsLog(keras.callbacks.Callback):
     """Appends one record per log to ``metrics.jsonl`` (when ``write``)."""
 
@@ -79,11 +96,11 @@ class CheckpointWithAverage(keras.callbacks.Callback):
     """
 
     def __init__(self, run_dir: Path, meta: dict, epoch_at, average_decay: float,
-                 guard: NanGuard, write: bool, saved_model=None):
+                 guard: NanGuard, write: bool, saved_model=None, keep: int = 2):
         super().__init__()
         self.run_dir, self.meta, self.epoch_at = Path(run_dir), meta, epoch_at
         self.average_decay, self.guard, self.write = average_decay, guard, write
-        self.saved_model = saved_model
+        self.saved_model, self.keep = saved_model, keep
         self.average = None
         self.reached = None
 
@@ -107,7 +124,7 @@ class CheckpointWithAverage(keras.callbacks.Callback):
                         metrics={k: float(v) for k, v in (logs or {}).items()})
             checkpoints.write(checkpoints.epoch_folder(self.run_dir, epoch), self.saved, meta)
             self._write_average(meta)
-            checkpoints.prune(self.run_dir)
+            checkpoints.prune(self.run_dir, keep=self.keep)
 
     def _update_average(self):
         weights = [np.array(w) for w in self.saved.get_weights()]

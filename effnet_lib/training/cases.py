@@ -30,6 +30,8 @@ from ..models.spec import EfficientNetSpec, as_spec, closest, validate_splits
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("configs.yml")
 RESOLUTIONS = ("native", "half")
 LR_SCHEDULES = ("exponential", "cosine", "constant")
+WEIGHT_DECAY_MODES = ("coupled", "decoupled")
+CUTMIX_VERSIONS = (1, 2)
 
 
 def setting(default=dataclasses.MISSING, help: str = "", **cli):
@@ -54,8 +56,11 @@ class CaseConfig:
     gradient_accumulation_count: int = setting(help="micro-steps per weight update")
     pipeline_splits: tuple[str, ...] = setting((), "block names that start a pipeline stage")
     mixup_alpha: float = setting(0.0, "Mixup's Beta(alpha, alpha); 0 turns it off")
-    cutmix_lambda: float | None = setting(None, "CutMix's kept share of each image; none turns "
-                                                "it off")
+    cutmix_lambda: float | None = setting(None, "CutMix's setting; none turns it off (version 1: "
+                                                "sets the chance of no cut; version 2: the share "
+                                                "kept)")
+    cutmix_version: int = setting(1, "1: a random share per micro-batch, as the reference ran; "
+                                     "2: a fixed share", choices=CUTMIX_VERSIONS)
     optimiser: str = setting("RMSprop", "the optimiser (the paper's: RMSprop)",
                              choices=("RMSprop",))
     base_learning_rate_exponent: float = setting(-14, "peak lr = 2^exponent x global batch")
@@ -68,13 +73,21 @@ class CaseConfig:
     lr_schedule: str = setting("exponential", "learning-rate schedule after the warm-up",
                                choices=LR_SCHEDULES)
     lr_decay_rate: float = setting(0.97, "exponential schedule: factor per decay interval")
-    lr_decay_epochs: float = setting(2.4, "exponential schedule: epochs per decay interval")
+    lr_drops: float = setting(146, "exponential schedule: drops over the run (interval = "
+                                   "epochs / lr_drops, so a shortened run keeps the shape)")
+    lr_decay_epochs: float | None = setting(None, "exponential schedule: a fixed decay interval "
+                                                  "in epochs instead of epochs / lr_drops")
     label_smoothing: float = setting(0.1, "share of the label spread over the other classes")
-    weight_decay: float = setting(1e-5, "weight decay (not on norm parameters)")
-    loss_scaling: float = setting(128, "initial loss scale for float16 compute")
+    weight_decay: float = setting(1e-5, "weight decay (not on norm beta/gamma)")
+    weight_decay_mode: str = setting("coupled", "coupled: wd*w added to the gradient before "
+                                                "RMSprop (the reference's); decoupled: Keras's "
+                                                "w -= lr*wd*w", choices=WEIGHT_DECAY_MODES)
+    loss_scaling: float = setting(128, "static loss scale for float16 compute")
     precision: str = setting("16.32", "compute.weights bits", choices=tuple(PRECISIONS))
     weight_avg_exp: float = setting(0.97, "decay of the exponential weight average over "
                                           "checkpoints")
+    weight_avg_n: int = setting(0, "also average the checkpoints of the last N epochs "
+                                   "(the reference's --weight-avg-N); 0: off")
     norm_epsilon: float = setting(1e-3, "epsilon of BN/GN/LN")
     gn_groups: int = setting(4, "GroupNorm's groups")
     proxy_epsilon: float = setting(0.03, "Proxy Norm's epsilon")
@@ -86,6 +99,8 @@ class CaseConfig:
         object.__setattr__(self, "crop_area_range", tuple(self.crop_area_range))
         positive_ints = ("image_size", "micro_batch_size", "replicas", "pipeline_stages",
                          "gradient_accumulation_count", "gn_groups")
+        self._check_choice("weight_decay_mode", WEIGHT_DECAY_MODES)
+        self._check_choice("cutmix_version", CUTMIX_VERSIONS)
         for name in positive_ints:
             value = getattr(self, name)
             if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
@@ -98,6 +113,14 @@ class CaseConfig:
                 raise ValueError(f"Case {self.name!r}: {name}={getattr(self, name)!r} must be >= 0.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"Case {self.name!r}: label_smoothing must be in [0, 1).")
+        if not (self.lr_drops > 0 and (self.lr_decay_epochs is None or self.lr_decay_epochs > 0)):
+            raise ValueError(f"Case {self.name!r}: lr_drops and lr_decay_epochs must be > 0.")
+        if self.cutmix_lambda is not None and not 0 < self.cutmix_lambda <= 1:
+            raise ValueError(f"Case {self.name!r}: cutmix_lambda={self.cutmix_lambda!r} must be in "
+                             f"(0, 1], or none to turn CutMix off.")
+        if not (isinstance(self.weight_avg_n, int) and self.weight_avg_n >= 0):
+            raise ValueError(f"Case {self.name!r}: weight_avg_n={self.weight_avg_n!r} must be an "
+                             f"integer >= 0.")
         spec = self.model_spec()  # validates the model name and the spec fields
         if len(self.pipeline_splits) != self.pipeline_stages - 1:
             raise ValueError(f"Case {self.name!r}: {self.pipeline_stages} pipeline stages need "
@@ -108,7 +131,7 @@ class CaseConfig:
     def _check_choice(self, name: str, accepted) -> None:
         if getattr(self, name) not in accepted:
             raise ValueError(f"Case {self.name!r}: {name}={getattr(self, name)!r} is not valid: "
-                             f"accepted {', '.join(accepted)}.")
+                             f"accepted {', '.join(map(str, accepted))}.")
 
     # -- derived values -------------------------------------------------------
     @property
@@ -127,6 +150,12 @@ class CaseConfig:
     @property
     def rmsprop_rho(self) -> float:
         return 1.0 - 2.0 ** self.rmsprop_base_decay_exponent * self.global_batch_size
+
+    def decay_interval(self, epochs: float | None = None) -> float:
+        """Epochs between two learning-rate drops of a run of ``epochs`` (default: the case's)."""
+        if self.lr_decay_epochs is not None:
+            return self.lr_decay_epochs
+        return (self.epochs if epochs is None else epochs) / self.lr_drops
 
     def model_spec(self, **overrides) -> EfficientNetSpec:
         fields = dict(resolution=self.image_size, norm_epsilon=self.norm_epsilon,

@@ -109,3 +109,31 @@ def load_model(path, image_size: int | None = None):
     model = build_model(spec, image_size=image_size or meta["image_size"])
     model.load_weights(folder / "model.weights.h5")
     return model, meta
+
+
+def mean_folder_name(last_epochs: int) -> str:
+    return f"mean-last-{last_epochs}-epochs"
+
+
+def write_mean_of_last_epochs(run_dir, last_epochs: int) -> Path | None:
+    """The mean of the checkpoints of the last ``last_epochs`` epochs, as the reference's
+    ``--weight-avg-N`` (checkpoints at epochs ``>= final - N``), saved beside the average.
+
+    Returns the folder, or None when the run folder holds no checkpoint.
+    """
+    import numpy as np
+
+    found = sorted((int(m.group(1)), p) for p in Path(run_dir).iterdir()
+                   if (m := PATTERN.match(p.name)) and (p / "meta.json").is_file())
+    if not found:
+        return None
+    final = found[-1][0]
+    chosen = [path for epoch, path in found if epoch >= final - last_epochs]
+    weights = None
+    for path in chosen:
+        model, meta = load_model(path)
+        values = [np.asarray(w, dtype=np.float64) for w in model.get_weights()]
+        weights = values if weights is None else [a + b for a, b in zip(weights, values)]
+    model.set_weights([w / len(chosen) for w in weights])
+    return write(Path(run_dir) / mean_folder_name(last_epochs), model,
+                 dict(meta, mean_of_epochs=[int(PATTERN.match(p.name).group(1)) for p in chosen]))

@@ -18,10 +18,10 @@ import keras
 
 from ..common.precision import dtype_policy, precision
 from . import checkpoints, recipe
-from .callbacks import CheckpointWithAverage, MetricsLog, NanGuard
+from .callbacks import CheckpointWithAverage, EpochValidation, MetricsLog, NanGuard
 from .cases import CaseConfig, load_case
 from .distribution import is_chief, is_multi_worker, strategy_for
-from .evaluation import evaluate, loss_for, metrics_for
+from .evaluation import at_size, evaluate, loss_for, metrics_for
 from .multiworker import fit_across_workers
 from .plan import RunPlan, fold_replicas, plan_run
 
@@ -42,7 +42,8 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
           epochs: int | None = None, logs_per_epoch="1", training: bool = True,
           validation: bool = True, l2_regularization: float = 0.0, seed: int = 0,
           model_overrides: dict | None = None, max_updates_per_epoch: int | None = None,
-          skip_corrupt: bool = False, progress: bool = True, say=print) -> TrainResult:
+          skip_corrupt: bool = False, validate_every_epoch: bool = False, progress: bool = True,
+          say=print) -> TrainResult:
     """Train a case (or a case with overrides) on ``data``; resume if ``run_dir`` has a checkpoint.
 
     Args:
@@ -54,13 +55,16 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         model_overrides: spec fields for small experiments (``width_coefficient=0.5``).
         max_updates_per_epoch: cap an epoch's weight updates (quick runs on big data).
         skip_corrupt: skip unreadable images (and count them) instead of stopping.
+        validate_every_epoch: top-1/top-5 on the validation split at every checkpoint
+            (``val_top1``, ``val_top5`` in the metrics log), as the reference did.
     """
     case = load_case(case) if isinstance(case, str) else case
     strategy = strategy_for(case.replicas)  # first: a multi-worker strategy configures TF
     keras.utils.set_random_seed(seed)
     layout = fold_replicas(case, strategy.num_replicas_in_sync)
-    for note in layout.notes:
-        say(note)
+    for note in layout.notes + [precision(case.precision).note]:
+        if note:
+            say(note)
     augmentation = case_augmentation(case)
     train_data = _training_data(case, augmentation, data, layout.replicas, strategy, seed,
                                 skip_corrupt, progress)
@@ -77,7 +81,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     meta = _run_meta(case, spec, plan, train_data, data, seed)
     resumed_from = _resume(run_dir, chief, model, core, meta, say)
     guard, saver, callbacks = _callbacks(case, run_dir, meta, plan, chief, core, model, train_data,
-                                         resumed_from, say)
+                                         resumed_from, data if validate_every_epoch else None, say)
     history = []
     if training:
         history = _fit(model, train_data, plan, strategy, callbacks, plan.first_log(resumed_from),
@@ -96,13 +100,14 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                        resumed_from, history, result, guard.stopped, core)
 
 
-def case_augmentation(case: CaseConfig):
+def case_augmentation(case: CaseConfig, valid_preprocessing: bool = False):
     """The case's crops and label mixing as the data pipeline takes them."""
     from ..data import Augmentation
 
     return Augmentation(crop_area_range=case.crop_area_range, mixup_alpha=case.mixup_alpha,
-                        cutmix_lambda=case.cutmix_lambda or 1.0,
-                        label_smoothing=case.label_smoothing)
+                        cutmix_lambda=case.cutmix_lambda or 1.0, cutmix_version=case.cutmix_version,
+                        label_smoothing=case.label_smoothing,
+                        valid_preprocessing=valid_preprocessing)
 
 
 def _training_data(case: CaseConfig, augmentation, data: str, replicas: int, strategy, seed,
@@ -135,17 +140,16 @@ def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, across
     if l2_count:
         say(f"L2 regularisation {l2_regularization} on {l2_count} weight tensors (norm "
             f"parameters excluded).")
-    lr = recipe.schedule(case.lr_schedule, case.learning_rate, plan.updates_per_epoch, plan.epochs,
-                         case.warmup_epochs, case.lr_decay_rate, case.lr_decay_epochs)
     # Across workers the training loop accumulates gradients itself (see multiworker.py).
-    optimizer = recipe.rmsprop(lr, case.rmsprop_rho, case.rmsprop_epsilon, case.momentum,
-                               case.weight_decay, 1 if across_workers else plan.layout.accumulation)
-    if precision(case.precision).loss_scaled:
-        optimizer = keras.optimizers.LossScaleOptimizer(optimizer, initial_scale=case.loss_scaling)
+    optimizer = recipe.optimizer_for(case, plan.updates_per_epoch, plan.epochs,
+                                     1 if across_workers else plan.layout.accumulation,
+                                     loss_scaled=precision(case.precision).loss_scaled)
     model = train_data.wrap_model(core)
+    # Static loss scaling (the optimiser's loss_scale_factor), not Keras's dynamic wrapper.
     model.compile(optimizer=optimizer, loss=loss_for(soft),
                   metrics=metrics_for(soft, train_data.num_classes),
-                  steps_per_execution=plan.micro_steps_per_log, jit_compile=False)
+                  steps_per_execution=plan.micro_steps_per_log, jit_compile=False,
+                  auto_scale_loss=False)
     return core, model
 
 
@@ -188,15 +192,23 @@ def _check_same_run(saved: dict, meta: dict, run_dir) -> None:
 
 
 def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core, model,
-               train_data, resumed_from: int, say):
-    """(the NaN guard, the checkpoint writer, every callback of the run)."""
+               train_data, resumed_from: int, validation_data: str | None, say):
+    """(the NaN guard, the checkpoint writer, every callback of the run); ``validation_data``:
+    validate on it at every checkpoint."""
     guard = NanGuard(run_dir)
     saver = CheckpointWithAverage(run_dir, meta, plan.epoch_at, case.weight_avg_exp, guard, chief,
-                                  saved_model=core if core is not model else None)
+                                  saved_model=core if core is not model else None,
+                                  keep=max(2, case.weight_avg_n + 1))
     average = run_dir / checkpoints.AVERAGE / "model.weights.h5"
     if resumed_from and average.is_file():
         saver.resume_average(checkpoints.load_model(average.parent)[0])
-    callbacks = [guard, MetricsLog(run_dir, guard, chief, say, data=train_data), saver]
+    callbacks = [guard]
+    if validation_data and train_data.num_examples is not None:  # synthetic data has none
+        callbacks.append(EpochValidation(
+            lambda: evaluate(at_size(core, case.image_size), validation_data, case.image_size,
+                             class_names=train_data.class_names,
+                             batch_size=max(case.micro_batch_size, 32)), plan.epoch_at, guard))
+    callbacks += [MetricsLog(run_dir, guard, chief, say, data=train_data), saver]
     if chief:  # other workers train the same weights and write nothing
         callbacks += [keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
                       keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
@@ -221,14 +233,19 @@ def _fit(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, 
 
 
 def _final_validation(core, data, case, class_names, run_dir: Path, chief: bool) -> dict:
-    """Validation of the final weights and of the weight average, saved as validation.json."""
+    """Validation of the final weights and of the weight averages, saved as validation.json."""
+    if chief and case.weight_avg_n:
+        checkpoints.write_mean_of_last_epochs(run_dir, case.weight_avg_n)
     batch_size = max(case.micro_batch_size, 32)
     result = evaluate(core, data, case.image_size, class_names=class_names, batch_size=batch_size)
-    average = run_dir / checkpoints.AVERAGE
-    if (average / "model.weights.h5").is_file():
-        averaged, _ = checkpoints.load_model(average)
-        result["average"] = evaluate(averaged, data, case.image_size, class_names=class_names,
-                                     batch_size=batch_size)
+    averages = {"average": run_dir / checkpoints.AVERAGE}
+    if case.weight_avg_n:
+        averages["mean_of_last_epochs"] = run_dir / checkpoints.mean_folder_name(case.weight_avg_n)
+    for key, folder in averages.items():
+        if (folder / "model.weights.h5").is_file():
+            averaged, _ = checkpoints.load_model(folder)
+            result[key] = evaluate(averaged, data, case.image_size, class_names=class_names,
+                                   batch_size=batch_size)
     if chief:
         (run_dir / "validation.json").write_text(json.dumps(result, indent=1))
     return result
