@@ -211,3 +211,29 @@ def test_every_valid_model_name_builds_what_it_says(name):
     out = model(np.zeros((2, 32, 32, 3), "float32"), training=False)
     assert out.shape == (2, 4) and np.isfinite(np.asarray(out)).all()
     keras.backend.clear_session()
+
+
+def test_deferred_proxy_norm_scale_is_wired_as_the_reference():
+    """proxy_norm_scale='deferred': SE sees the unscaled activation, its gate carries 1/sigma;
+    the head drops 1/sigma; the weights are the same as the paper-formula model's."""
+    kwargs = dict(image_size=32, num_classes=4, width_coefficient=0.25, depth_coefficient=0.25)
+    formula = build_model("B0-G16-LN_PN", **kwargs)
+    deferred = build_model("B0-G16-LN_PN", proxy_norm_scale="deferred", **kwargs)
+    assert [w.shape for w in formula.weights] == [w.shape for w in deferred.weights]
+    deferred.set_weights(formula.get_weights())
+    block = "block2a"
+    layer = deferred.get_layer(f"{block}_proxy_norm")
+    probe = keras.Model(deferred.inputs, [*layer.output, deferred.get_layer(f"{block}_se_expand").output,
+                                          deferred.get_layer(f"{block}_se_excite").output,
+                                          deferred.get_layer(f"{block}_se_squeeze").input])
+    images = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    unscaled, scale, gate, excited, squeezed = (np.asarray(t) for t in probe(images))
+    mean, var = (np.asarray(m) for m in layer.proxy_moments())
+    np.testing.assert_allclose(scale[0, 0, 0], 1 / np.sqrt(var + layer.epsilon), rtol=1e-5)
+    np.testing.assert_allclose(squeezed, unscaled)  # SE reads the unscaled features
+    np.testing.assert_allclose(excited, unscaled * gate * scale, rtol=1e-5, atol=1e-6)
+    head = deferred.get_layer("top_proxy_norm")
+    assert deferred.get_layer("avg_pool").input is head.output[0]  # 1/sigma dropped at the head
+    assert not np.allclose(formula(images), deferred(images))  # a different function
+    with pytest.raises(ValueError, match="proxy_norm_scale"):
+        build_model("B0-G16-LN_PN", proxy_norm_scale="later", **kwargs)

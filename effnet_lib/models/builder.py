@@ -74,7 +74,9 @@ def build_model(spec_or_name, image_size: int | None = None, num_classes: int | 
         x = mbconv_block(x, block, spec, grouped_conv)
     x = layers.Conv2D(spec.top_filters, 1, padding="same", use_bias=False,
                       kernel_initializer=CONV_INIT, name="top_conv")(x)
-    x = norm_activation(x, spec, "top")
+    x = norm_activation(x, spec, "top", defer_scale=_deferred(spec))
+    if _deferred(spec):
+        x = x[0]  # the reference drops Proxy Norm's 1/sigma at the head: the classifier absorbs it
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if spec.dropout_rate > 0:
         x = layers.Dropout(spec.dropout_rate, name="top_dropout")(x)
@@ -102,7 +104,8 @@ def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec, grouped_conv=lay
         x = grouped_conv(block.expanded_filters, block.kernel_size, strides=block.stride,
                          padding="same", groups=block.groups, use_bias=False,
                          kernel_initializer=GROUP_CONV_INIT, name=f"{prefix}_gconv")(x)
-    x = norm_activation(x, spec, prefix)
+    x = norm_activation(x, spec, prefix, defer_scale=_deferred(spec))
+    x, scale = x if _deferred(spec) else (x, None)
 
     if block.se_filters:
         # The SE branch is never normalised, and keeps the plain activation under Proxy Norm.
@@ -111,7 +114,11 @@ def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec, grouped_conv=lay
                            kernel_initializer=CONV_INIT, name=f"{prefix}_se_reduce")(se)
         se = layers.Conv2D(block.expanded_filters, 1, padding="same", activation="sigmoid",
                            kernel_initializer=CONV_INIT, name=f"{prefix}_se_expand")(se)
+        if scale is not None:  # the reference: SE sees the unscaled features, the gate carries 1/sigma
+            se = layers.Multiply(name=f"{prefix}_se_proxy_scale")([se, scale])
         x = layers.Multiply(name=f"{prefix}_se_excite")([x, se])
+    elif scale is not None:
+        x = layers.Multiply(name=f"{prefix}_proxy_scale")([x, scale])
 
     x = layers.Conv2D(block.filters_out, 1, padding="same", use_bias=False,
                       kernel_initializer=CONV_INIT, name=f"{prefix}_project_conv")(x)
@@ -127,6 +134,10 @@ def mbconv_block(x, block: BlockConfig, spec: EfficientNetSpec, grouped_conv=lay
         x = layers.Add(name=f"{prefix}_add")([x, inputs])
     return x
 
+
+
+def _deferred(spec: EfficientNetSpec) -> bool:
+    return spec.uses_proxy_norm and spec.proxy_norm_scale == "deferred"
 
 
 def model_name(spec: EfficientNetSpec) -> str:

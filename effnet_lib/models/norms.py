@@ -77,8 +77,13 @@ def normalization(spec, prefix: str, channels: int, center: bool = True, scale: 
     return norm_kind(spec.norm).build(spec, prefix, channels, center, scale)
 
 
-def norm_activation(x, spec, prefix: str):
-    """Norm then activation; with Proxy Norm, the norm has no affine and Proxy Norm carries it."""
+def norm_activation(x, spec, prefix: str, defer_scale: bool = False):
+    """Norm then activation; with Proxy Norm, the norm has no affine and Proxy Norm carries it.
+
+    ``defer_scale`` (Proxy Norm with ``spec.proxy_norm_scale == "deferred"`` only): return
+    ``(unscaled activation, per-channel scale)`` for the caller to apply, as the reference
+    does before squeeze-excite and (dropping the scale) at the head.
+    """
     from keras import layers
 
     from .proxy_norm import ProxyNormActivation
@@ -87,6 +92,6 @@ def norm_activation(x, spec, prefix: str):
     if uses_proxy_norm(spec.norm):
         x = normalization(spec, prefix, channels, center=False, scale=False)(x)
         return ProxyNormActivation(spec.activation, epsilon=spec.proxy_epsilon,
-                                   name=f"{prefix}_proxy_norm")(x)
+                                   deferred_scale=defer_scale, name=f"{prefix}_proxy_norm")(x)
     x = normalization(spec, prefix, channels)(x)
     return layers.Activation(spec.activation, name=f"{prefix}_activation")(x)

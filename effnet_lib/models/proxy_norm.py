@@ -28,10 +28,13 @@ and ``Models/efficientnet.py``), deliberately:
   gradients, with no optimiser coupling (so any Keras optimiser works).
 * The reference "delays" the ``1/sqrt(var + eps)`` scale after the spatial conv of a
   block and folds it into the squeeze-excite gate, so the SE branch sees unscaled
-  features; at the head it drops the scale (the classifier absorbs it). Here every
-  Proxy Norm applies the full formula above, as the paper writes it. Both differ
-  from the formula only by a per-channel positive rescaling that later weights can
-  absorb, but they are not bit-identical functions.
+  features (``(act - mu) * s * sigmoid(SE(pool(act - mu)))``); at the head it drops
+  the scale (the classifier absorbs it). By default every Proxy Norm here applies
+  the full formula above, as the paper writes it; ``EfficientNetSpec(proxy_norm_scale=
+  "deferred")`` builds the reference's variant, for which this layer returns the
+  unscaled activation and the per-channel scale (``deferred_scale=True``). The two
+  differ by a per-channel positive rescaling that later weights can absorb, but they
+  are not the same function, and not the same to train.
 * Statistics are computed in float32 whatever the compute dtype, then cast.
 """
 
@@ -58,7 +61,7 @@ class ProxyNormActivation(keras.layers.Layer):
     """Affine + activation + proxy normalisation (replaces a norm's affine and the activation)."""
 
     def __init__(self, activation: str = "swish", epsilon: float = 0.03, num_points: int = 200,
-                 **kwargs):
+                 deferred_scale: bool = False, **kwargs):
         super().__init__(**kwargs)
         if activation not in _ACTIVATIONS:
             raise ValueError(f"activation={activation!r} is not supported by Proxy Norm; "
@@ -70,6 +73,7 @@ class ProxyNormActivation(keras.layers.Layer):
         self.activation = activation
         self.epsilon = float(epsilon)
         self.num_points = int(num_points)
+        self.deferred_scale = bool(deferred_scale)
         self._act = _ACTIVATIONS[activation]
         self._quantiles = gaussian_quantiles(self.num_points)
 
@@ -77,6 +81,8 @@ class ProxyNormActivation(keras.layers.Layer):
         channels = input_shape[-1]
         if channels is None:
             raise ValueError("ProxyNormActivation needs a known channel dimension.")
+        if self.deferred_scale and len(input_shape) != 4:
+            raise ValueError("deferred_scale needs image features [B, H, W, C].")
         shape = (channels,)
         self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
         self.gamma = self.add_weight(name="gamma", shape=shape, initializer="ones")
@@ -96,14 +102,19 @@ class ProxyNormActivation(keras.layers.Layer):
 
     def call(self, x):
         mean, var = self.proxy_moments()
-        inv_std = ops.rsqrt(var + self.epsilon)
-        dtype = x.dtype
-        y = self._act(ops.cast(self.gamma, dtype) * x + ops.cast(self.beta, dtype))
-        return (y - ops.cast(mean, dtype)) * ops.cast(inv_std, dtype)
+        inv_std = ops.cast(ops.rsqrt(var + self.epsilon), x.dtype)
+        y = self._act(ops.cast(self.gamma, x.dtype) * x + ops.cast(self.beta, x.dtype))
+        centred = y - ops.cast(mean, x.dtype)
+        if self.deferred_scale:
+            # The scale per image and channel, [B, 1, 1, C], for the caller to apply later.
+            return centred, ops.ones_like(centred[:, :1, :1, :]) * inv_std
+        return centred * inv_std
 
     def compute_output_shape(self, input_shape):
+        if self.deferred_scale:
+            return input_shape, (input_shape[0], 1, 1, input_shape[-1])
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "activation": self.activation,
-                "epsilon": self.epsilon, "num_points": self.num_points}
+        return {**super().get_config(), "activation": self.activation, "epsilon": self.epsilon,
+                "num_points": self.num_points, "deferred_scale": self.deferred_scale}

@@ -25,6 +25,7 @@ from .norms import NORMS, uses_proxy_norm
 from .rounding import conv_groups, round_filters, round_repeats
 
 ACTIVATIONS = ("swish", "relu")
+PROXY_NORM_SCALES = ("formula", "deferred")
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class EfficientNetSpec:
     norm_epsilon: float = 1e-3
     bn_momentum: float = 0.97
     proxy_epsilon: float = 0.03
+    proxy_norm_scale: str = "formula"  # "deferred": the reference code's placement of 1/sigma
     activation: str = "swish"
     se_ratio: float = 0.25
     drop_connect_rate: float = 0.2
@@ -146,6 +148,9 @@ class EfficientNetSpec:
         need(self.norm_epsilon > 0, "norm_epsilon", "it must be > 0")
         need(0 <= self.bn_momentum < 1, "bn_momentum", "it must be in [0, 1)")
         need(self.proxy_epsilon > 0, "proxy_epsilon", "it must be > 0 (the paper uses 0.03)")
+        need(self.proxy_norm_scale in PROXY_NORM_SCALES, "proxy_norm_scale",
+             "accepted: formula (Proxy Norm's 1/sigma everywhere, as the paper writes it) or "
+             "deferred (into the squeeze-excite gate, dropped at the head, as the reference code)")
         need(self.activation in ACTIVATIONS, "activation", f"accepted: {', '.join(ACTIVATIONS)}")
         need(0 <= self.se_ratio <= 1, "se_ratio", "it must be in [0, 1] (0 disables squeeze-excite)")
         need(0 <= self.drop_connect_rate < 1, "drop_connect_rate", "it must be in [0, 1)")
