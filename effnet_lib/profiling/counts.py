@@ -15,8 +15,10 @@ Conventions (the paper's "FLOPs" are multiply-adds):
 * ``params``: weights and biases of convs and dense layers; ``norm_params``: the
   trainable parameters of norms and Proxy Norm (BN's moving statistics are not
   trainable and are not counted).
-* ``activation_bytes``: the layer's output tensor for ``batch_size`` images at the
-  precision's bytes per value.
+* ``activation_bytes``: what the layer keeps for the backward pass, for ``batch_size``
+  images at the precision's bytes per value: its output tensor, and for Proxy Norm also
+  the two tensors inside it that its gradient needs (the affine output ``gamma x + beta``
+  and the activation of it), three tensors of the output's size.
 
 Case names are resolved by ``effnet_lib.profile`` (the package's API), which
 takes them too; here a spec, a model name or a built model.
@@ -33,6 +35,9 @@ from ..common.precision import precision as precision_entry
 from ..models.norms import norm_kind
 from ..models.spec import BlockConfig, EfficientNetSpec, as_spec
 
+# Proxy Norm keeps its output, its affine output and the activation of it for the backward
+# pass: three tensors where an activation layer keeps one.
+PROXY_NORM_KEPT = 3
 LAYER_COLUMNS = ["layer", "block", "stage", "kind", "kernel", "stride", "groups", "input_shape",
                  "output_shape", "macs", "params", "norm_params", "elementwise",
                  "activation_elements", "activation_bytes"]
@@ -130,11 +135,12 @@ class _Counter:
         self.block, self.stage = "stem", 0
 
     def _add(self, layer, kind, out_shape, macs=0, params=0, norm_params=0, elementwise=0,
-             kernel=None, stride=None, groups=None, in_shape=None):
+             kernel=None, stride=None, groups=None, in_shape=None, kept=1):
+        """``kept``: tensors of the output's size the layer holds for its backward pass."""
         in_shape = in_shape or self.shape
         self.rows.append([layer, self.block, self.stage, kind, kernel, stride, groups,
                           in_shape, out_shape, macs, params, norm_params, elementwise,
-                          math.prod(out_shape)])
+                          kept * math.prod(out_shape)])
         return out_shape
 
     def conv(self, layer, filters, kernel, stride=1, groups=1, bias=False, kind="conv",
@@ -161,7 +167,7 @@ class _Counter:
             return
         if spec.uses_proxy_norm:
             self._add(f"{prefix}_proxy_norm", "proxy_norm", shape, norm_params=4 * c,
-                      elementwise=math.prod(shape))
+                      elementwise=math.prod(shape), kept=PROXY_NORM_KEPT)
         else:
             self._add(f"{prefix}_activation", "activation", shape, elementwise=math.prod(shape))
 
