@@ -23,6 +23,9 @@ def add_commands(sub) -> None:
     make.add_argument("--train", type=int, default=10000, help="training images (default 10000)")
     make.add_argument("--val", type=int, default=2000, help="validation images (default 2000)")
     make.add_argument("--classes", type=int, default=10)
+    make.add_argument("--class-set", choices=("fine", "distinct"), default="fine",
+                      help="fine (default): classes told apart by fine detail; distinct: shapes a "
+                           "small model tells apart quickly")
     make.add_argument("--seed", type=int, default=0)
     make.add_argument("--tfrecords", action="store_true",
                       help="also write ImageNet-layout TFRecord shards into OUT/tfrecords")
@@ -67,7 +70,8 @@ def run_make_shapes(args):
     from ..data.shapes import make_shapes
 
     root = make_shapes(args.out, image_size=args.image_size, train=args.train,
-                       validation=args.val, classes=args.classes, seed=args.seed)
+                       validation=args.val, classes=args.classes, seed=args.seed,
+                       class_set=args.class_set)
     print(f"shapes data set in {root}")
     if args.tfrecords:
         from ..data.tfrecords import build_tfrecords

@@ -69,22 +69,35 @@ MAX_IMAGE_SIZE = 2048
 
 # --------------------------------------------------------------------------- the data set on disk
 
+# The classes a set draws from, in order; ``classes=N`` takes the first N.
+# "fine" (the default set): told apart by fine detail (a heptagon from an octagon, a circle
+# from a circle with a dot, 5- from 7-pointed stars), so that resolution matters.
+# "distinct": silhouettes a small model tells apart quickly, for lessons whose subject is
+# not resolution (the norms of lesson 03).
+CLASS_SETS = {
+    "fine": CLASS_NAMES,
+    "distinct": ("triangle", "square", "circle", "star5", "cross", "ring", "crescent", "star8",
+                 "pentagon", "hexagon", "star6", "square_dot", "heptagon", "octagon",
+                 "circle_dot", "star7"),
+}
+DEFAULT_CLASS_SET = "fine"
+
+
 def _class_of(index: int, classes: int) -> int:
     return index % classes  # balanced: class counts differ by at most one
 
 
 def _write_images(job) -> int:
     """Render and save one chunk of a split (runs in a worker process)."""
-    root, split_id, start, stop, image_size, classes, seed = job
+    root, split_id, start, stop, image_size, class_names, seed = job
     folder = Path(root) / SPLITS[split_id]
     for index in range(start, stop):
-        label = _class_of(index, classes)
+        name = class_names[_class_of(index, len(class_names))]
         rng = np.random.default_rng([seed, split_id, index])
-        pixels = render(label, rng, image_size)
+        pixels = render(CLASS_NAMES.index(name), rng, image_size)
         # No optimize/progressive flags: the plain baseline encoder is the one every
         # decoder (and tf.io.decode_jpeg's crop path) handles fastest.
-        Image.fromarray(pixels).save(folder / CLASS_NAMES[label] / f"{index:06d}.jpg",
-                                     quality=JPEG_QUALITY)
+        Image.fromarray(pixels).save(folder / name / f"{index:06d}.jpg", quality=JPEG_QUALITY)
     return stop - start
 
 
@@ -96,8 +109,10 @@ def _check_int(name: str, value, minimum: int, maximum: int | None = None, why: 
     raise ValueError(f"{name}={value!r}: it must be {accepted}{why}.")
 
 
-def _parameters(image_size, train, validation, classes, seed) -> dict:
+def _parameters(image_size, train, validation, classes, seed, class_set=DEFAULT_CLASS_SET) -> dict:
     """Validated parameters, as recorded in shapes.json (less "seconds")."""
+    if class_set not in CLASS_SETS:
+        raise ValueError(f"class_set={class_set!r}: accepted {', '.join(CLASS_SETS)}.")
     classes = _check_int("classes", classes, 2, len(CLASS_NAMES),
                          f" (the list CLASS_NAMES has {len(CLASS_NAMES)}; the first `classes` are used)")
     image_size = _check_int("image_size", image_size, MIN_IMAGE_SIZE, MAX_IMAGE_SIZE)
@@ -110,12 +125,14 @@ def _parameters(image_size, train, validation, classes, seed) -> dict:
                          f"image per class (>= {classes} for {classes} classes).")
     seed = _check_int("seed", seed, 0)
     return {"generator": GENERATOR, "version": VERSION, "image_size": image_size, "train": train,
-            "validation": validation, "classes": classes,
-            "class_names": list(CLASS_NAMES[:classes]), "seed": seed}
+            "validation": validation, "classes": classes, "class_set": class_set,
+            "class_names": list(CLASS_SETS[class_set][:classes]), "seed": seed}
 
 
 def _same_set(metadata: dict, parameters: dict) -> bool:
-    return {key: metadata.get(key) for key in parameters} == parameters
+    # Sets written before class_set existed hold the default one.
+    recorded = dict(metadata, class_set=metadata.get("class_set", DEFAULT_CLASS_SET))
+    return {key: recorded.get(key) for key in parameters} == parameters
 
 
 def read_metadata(path) -> dict:
@@ -171,7 +188,7 @@ def _default_workers(images: int) -> int:
 
 def make_shapes(out_dir, image_size: int = 128, train: int = 10000, validation: int = 2000,
                 classes: int = 10, seed: int = 0, workers: int | None = None,
-                progress: bool = True) -> Path:
+                progress: bool = True, class_set: str = DEFAULT_CLASS_SET) -> Path:
     """Generate the shapes set into ``out_dir`` (see the module docstring); return its path.
 
     Writes ``out_dir/train/<class>/<index>.jpg``, ``out_dir/validation/<class>/...``
@@ -185,13 +202,15 @@ def make_shapes(out_dir, image_size: int = 128, train: int = 10000, validation: 
     Args:
         image_size: side of the square images, 16..2048.
         train, validation: image counts; ``train >= classes``, ``validation`` 0 or ``>= classes``.
-        classes: how many of :data:`CLASS_NAMES` to use (the first ones), 2..16.
+        classes: how many classes of the class set to use (its first ones), 2..16.
+        class_set: ``"fine"`` (the default: fine-detail classes) or ``"distinct"``
+            (:data:`CLASS_SETS`).
         seed: any integer >= 0; the images depend only on it and the parameters.
         workers: processes; default: the available cores (1 for small sets). The
             images do not depend on it.
         progress: show a progress bar.
     """
-    parameters = _parameters(image_size, train, validation, classes, seed)
+    parameters = _parameters(image_size, train, validation, classes, seed, class_set)
     if workers is not None:
         workers = _check_int("workers", workers, 1)
     out_dir = Path(out_dir).expanduser().absolute()
@@ -212,7 +231,7 @@ def make_shapes(out_dir, image_size: int = 128, train: int = 10000, validation: 
         # an even share between workers, large enough that dispatch costs nothing.
         chunk = max(1, min(250, math.ceil(total / (4 * workers))))
         jobs = [(str(partial), SPLITS.index(split), start, min(start + chunk, count),
-                 parameters["image_size"], parameters["classes"], parameters["seed"])
+                 parameters["image_size"], parameters["class_names"], parameters["seed"])
                 for split, count in counts.items() for start in range(0, count, chunk)]
         _run_jobs(jobs, workers, total, progress, f"shapes {parameters['image_size']}px")
         metadata = dict(parameters, seconds=round(time.perf_counter() - started, 2))

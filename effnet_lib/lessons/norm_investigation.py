@@ -1,0 +1,190 @@
+"""Why does LN + Proxy Norm learn slower than GN here? Norms compared with seeds, one cause at a time.
+
+The paper reports LN + Proxy Norm above GroupNorm at ImageNet scale (B0-G16: 79.4%
+against 79.1% top-1); a 6-epoch run of the kit on its embedded data had LN_PN far below
+GN. This study trains the same small EfficientNet with BN, GN, LN and LN_PN (G1 and G16)
+on the embedded shapes data, several seeds each, with the paper's recipe (RMSprop as
+TF1 ran it, coupled weight decay 1e-5, label smoothing 0.1, B0's Mixup 0.1, the 0.97
+weight average, float32), and then changes one thing at a time for LN_PN: the learning
+rate, Proxy Norm's 1/sigma placement (the reference code's "deferred" one), its epsilon,
+and the number of epochs (accuracy after every epoch). Every figure is a mean over seeds
+with its 95% interval (:mod:`effnet_lib.common.stats`).
+
+What is adapted to a 2-core CPU, identically for every variant: a B0 at width and depth
+0.5, 48 px images of the embedded data's "distinct" classes (silhouettes a small model
+tells apart in minutes; the fine-detail classes matter for resolution, not here), ten
+epochs over a few thousand images, a cosine schedule with one warm-up epoch, a peak
+learning rate of ``2^-10`` per image (``2^-14`` is tuned for 350 epochs; the sweep moves
+it) and crops keeping at least 35% of the image (:mod:`.small_scale`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..common.stats import mean_ci
+from .run_cache import cached_train
+from .small_scale import SMALL_MODEL, small_case
+
+# What each budget trains: images per epoch come from the data; epochs and seeds here.
+BUDGETS = {
+    "smoke": dict(epochs=1, seeds=(0,), image_size=32, data=dict(train=96, validation=40)),
+    "quick": dict(epochs=10, seeds=(0, 1, 2), image_size=48, data=dict(train=3200, validation=800)),
+    "full": dict(epochs=20, seeds=(0, 1, 2, 3, 4), image_size=48,
+                 data=dict(train=10000, validation=2000)),
+}
+LEARNING_RATE_EXPONENT = -10
+SOURCE_SIZE = 64  # the generated images; training crops are resized to the budget's size
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the study: a model, and what is changed from the base recipe."""
+
+    label: str
+    model: str
+    spec: dict = field(default_factory=dict)  # EfficientNetSpec overrides (proxy_norm_scale ...)
+    case: dict = field(default_factory=dict)  # CaseConfig overrides (base_learning_rate_exponent ...)
+
+    @property
+    def norm(self) -> str:
+        return self.model.split("-")[2]
+
+    @property
+    def group(self) -> str:
+        return self.model.split("-")[1]
+
+
+def norm_variants(size: str = "B0", groups=("G1", "G16"), norms=("BN", "GN", "LN", "LN_PN")):
+    """Every norm at every group size, with the base recipe."""
+    return [Variant(f"{size}-{g}-{n}", f"{size}-{g}-{n}") for g in groups for n in norms]
+
+
+def ln_pn_variants(model: str = "B0-G1-LN_PN", reference: str = "B0-G1-GN"):
+    """One change at a time, for LN_PN, with the same changes to GN where they apply."""
+    lower, higher = LEARNING_RATE_EXPONENT - 1, LEARNING_RATE_EXPONENT + 1
+    return [
+        Variant(f"{model} lr 2^{lower}", model, case=dict(base_learning_rate_exponent=lower)),
+        Variant(f"{model} lr 2^{higher}", model, case=dict(base_learning_rate_exponent=higher)),
+        Variant(f"{reference} lr 2^{lower}", reference, case=dict(base_learning_rate_exponent=lower)),
+        Variant(f"{reference} lr 2^{higher}", reference,
+                case=dict(base_learning_rate_exponent=higher)),
+        Variant(f"{model} deferred 1/sigma", model, spec=dict(proxy_norm_scale="deferred")),
+        Variant(f"{model} proxy eps 0.003", model, spec=dict(proxy_epsilon=0.003)),
+        Variant(f"{model} proxy eps 0.3", model, spec=dict(proxy_epsilon=0.3)),
+    ]
+
+
+def study_data(budget: str, seed: int = 0) -> str:
+    """The embedded shapes set the study trains on, generated once at the budget's size."""
+    from ..common.paths import data_dir
+    from ..data.shapes import make_shapes
+
+    counts = BUDGETS[budget]["data"]
+    path = data_dir() / (f"study-shapes-distinct-{SOURCE_SIZE}px-10c-{counts['train']}-"
+                         f"{counts['validation']}-seed{seed}")
+    make_shapes(path, image_size=SOURCE_SIZE, classes=10, seed=seed, progress=False,
+                class_set="distinct", **counts)
+    return f"shapes:{path}"
+
+
+def study_case(variant: Variant, budget: str):
+    settings = BUDGETS[budget]
+    case = small_case(variant.model, image_size=settings["image_size"], epochs=settings["epochs"],
+                      base_learning_rate_exponent=LEARNING_RATE_EXPONENT)
+    # B0's own Mixup (0.1) and the default coupled weight decay: the paper's recipe.
+    return case.replace(mixup_alpha=0.1, **variant.case)
+
+
+def run_variants(variants, data: str, budget: str = "quick", seeds=None, say=print) -> pd.DataFrame:
+    """Train every variant with every seed (cached); one row per run."""
+    settings = BUDGETS[budget]
+    rows = []
+    for variant in variants:
+        case = study_case(variant, budget)
+        for seed in seeds or settings["seeds"]:
+            say(f"{variant.label}, seed {seed}")
+            run = cached_train(case, data, seed=seed, say=say, validate_every_epoch=True,
+                               model_overrides={**SMALL_MODEL, **variant.spec})
+            curve = [line.get("val_top1") for line in run["log"]]
+            rows.append(dict(label=variant.label, model=variant.model, norm=variant.norm,
+                             group=variant.group, seed=seed, epochs=int(case.epochs),
+                             top1=run["validation"]["top1"], top5=run["validation"]["top5"],
+                             top1_average=run["validation"].get("average", {}).get("top1"),
+                             top1_by_epoch=curve, train_loss=run["log"][-1]["loss"],
+                             seconds=run["seconds"], reused=run["reused"]))
+    return pd.DataFrame(rows)
+
+
+def summarise(runs: pd.DataFrame, column: str = "top1") -> pd.DataFrame:
+    """Mean, 95% interval and spread per variant, in the order the variants ran."""
+    rows = []
+    for label, part in runs.groupby("label", sort=False):
+        estimate = mean_ci(part[column])
+        rows.append(dict(label=label, model=part.model.iloc[0], seeds=estimate.n,
+                         mean=round(estimate.mean, 4), ci95=round(estimate.half_width, 4),
+                         low=round(estimate.low, 4), high=round(estimate.high, 4),
+                         min=round(part[column].min(), 4), max=round(part[column].max(), 4)))
+    return pd.DataFrame(rows)
+
+
+def curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Validation top-1 after every epoch: mean and 95% interval over seeds, per variant."""
+    rows = []
+    for label, part in runs.groupby("label", sort=False):
+        for epoch in range(len(part.top1_by_epoch.iloc[0])):
+            estimate = mean_ci([curve[epoch] for curve in part.top1_by_epoch])
+            rows.append(dict(label=label, epoch=epoch + 1, mean=estimate.mean,
+                             ci95=estimate.half_width))
+    return pd.DataFrame(rows)
+
+
+def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
+    """(variant, seeds) in the order they run: the base comparison first, then one change at
+    a time (fewer seeds where the budget cannot afford three)."""
+    seeds = BUDGETS[budget]["seeds"]
+    few = seeds[:2]
+    base = [Variant(f"{size}-{g}-{n}", f"{size}-{g}-{n}")
+            for size in ("B0",) for n in ("GN", "LN_PN", "BN", "LN") for g in ("G1", "G16")]
+    longer = BUDGETS[budget]["epochs"] * 2
+    changes = ln_pn_variants() + [
+        Variant(f"B0-G1-LN_PN {longer} epochs", "B0-G1-LN_PN", case=dict(epochs=longer)),
+        Variant(f"B0-G1-GN {longer} epochs", "B0-G1-GN", case=dict(epochs=longer)),
+    ]
+    return [(v, seeds) for v in base] + [
+        (v, seeds if "deferred" in v.label else few) for v in changes]
+
+
+def main(budget: str = "quick", output_dir="figures", say=print) -> list:
+    """Run the whole study and write its tables (runs, summary, curves) into ``output_dir``."""
+    from pathlib import Path
+
+    from ..common.files import save_table
+    from .run_cache import code_fingerprint
+
+    data = study_data(budget)
+    frames = [run_variants([variant], data, budget, seeds=seeds, say=say)
+              for variant, seeds in study_variants(budget)]
+    runs = pd.concat(frames, ignore_index=True)
+    runs["code"] = code_fingerprint()
+    out = Path(output_dir)
+    written = save_table(runs.drop(columns=["top1_by_epoch"]).assign(
+        top1_by_epoch=[" ".join(f"{v:.3f}" for v in c) for c in runs.top1_by_epoch]), out,
+        "ln_pn_study_runs")
+    written += save_table(summarise(runs), out, "ln_pn_study")
+    written += save_table(summarise(runs, "top1_average"), out, "ln_pn_study_weight_average")
+    written += save_table(curves(runs), out, "ln_pn_study_curves")
+    return written
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=tuple(BUDGETS), default="quick")
+    parser.add_argument("--output-dir", default="figures")
+    arguments = parser.parse_args()
+    for path in main(arguments.budget, arguments.output_dir):
+        print(f"wrote {path}")
