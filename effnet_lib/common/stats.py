@@ -69,3 +69,49 @@ def proportion_ci(successes: int, trials: int) -> Estimate:
     centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
     return Estimate(centre, half, trials, math.sqrt(p * (1 - p)))
+
+
+def ratio_ci(ratios) -> Estimate:
+    """A speed-up from paired ratios: their geometric mean and its 95% interval, computed on
+    the logarithms (a ratio's interval stays positive and symmetric in factors)."""
+    logs = [math.log(float(r)) for r in ratios]
+    estimate = mean_ci(logs)
+    if estimate.n < 2:
+        return Estimate(math.exp(estimate.mean), math.nan, estimate.n, math.nan)
+    mean = math.exp(estimate.mean)
+    low, high = math.exp(estimate.low), math.exp(estimate.high)
+    return AsymmetricEstimate(mean, (high - low) / 2, estimate.n, estimate.std, low, high)
+
+
+@dataclass(frozen=True)
+class AsymmetricEstimate(Estimate):
+    """An estimate whose 95% interval is not centred on it (a geometric mean, a difference of
+    proportions): ``low``/``high`` are the bounds, ``half_width`` half their distance."""
+
+    bound_low: float = math.nan
+    bound_high: float = math.nan
+
+    @property
+    def low(self) -> float:
+        return self.bound_low
+
+    @property
+    def high(self) -> float:
+        return self.bound_high
+
+    def __str__(self) -> str:
+        if math.isnan(self.bound_low):
+            return super().__str__()
+        return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}] (95%)"
+
+
+def difference_ci(successes_a: int, trials_a: int, successes_b: int, trials_b: int) -> Estimate:
+    """The difference of two accuracies, ``a - b``, with Newcombe's 95% interval (his method 10:
+    Wilson intervals of each, combined). It treats the two as independent samples; for two
+    models scored on the same images it is conservative (wider than a paired interval)."""
+    a, b = proportion_ci(successes_a, trials_a), proportion_ci(successes_b, trials_b)
+    pa, pb = successes_a / trials_a, successes_b / trials_b
+    difference = pa - pb
+    low = difference - math.sqrt((pa - a.low) ** 2 + (b.high - pb) ** 2)
+    high = difference + math.sqrt((a.high - pa) ** 2 + (pb - b.low) ** 2)
+    return AsymmetricEstimate(difference, (high - low) / 2, min(trials_a, trials_b), math.nan, low, high)
