@@ -14,8 +14,12 @@ def test_reported_numbers_carry_a_source_and_an_uncertainty():
     assert table.source.notna().all() and (table.source.str.len() > 20).all()
     known = table.dropna(subset=["value"])
     assert known.uncertainty.notna().all()
-    assert set(table.metric) == {"top1_accuracy", "multiply_adds", "ipu_pod16_train_throughput"}
+    assert set(table.metric) == {"top1_accuracy", "multiply_adds", "ipu_pod16_train_throughput",
+                                 "parameters"}
     assert len(table[table.metric == "top1_accuracy"]) == 6 * 6
+    assert not table.source.str.contains("shared/|; $").any()  # sources stated in full, here
+    tan_le = table[table.variant == "G1-BN-TanLe2019"]
+    assert set(tan_le.metric) == {"multiply_adds", "parameters"} and tan_le.source.str.contains("Tan & Le").all()
 
 
 def test_training_resolutions_agree_with_the_spec_and_cases():

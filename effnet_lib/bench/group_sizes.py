@@ -104,25 +104,35 @@ def winners(table: pd.DataFrame, group_size: int = 16) -> list[dict]:
 
 
 def plot(table: pd.DataFrame):
-    """Time and achieved multiply-adds/s against group size, one line per implementation."""
+    """Time and achieved multiply-adds/s against group size, one line per implementation;
+    depthwise (group size 1) drawn as its own marker, group sizes as tick labels."""
     import matplotlib.pyplot as plt
 
     fig, (ax_time, ax_rate) = plt.subplots(1, 2, figsize=(11, 4))
+    markers = iter("osD^v<>")
     for (backend, xla, impl), part in table.groupby(["backend", "xla", "impl"]):
         part = part.sort_values("group_size")
         label = f"{backend}, {impl}" + (f", XLA {xla}" if backend == "tensorflow" else "")
-        ax_time.plot(part.group_size, 1000 * part.seconds, "o-", label=label)
-        ax_rate.plot(part.group_size, part.macs_per_s_G, "o-", label=label)
+        marker = next(markers)
+        for ax, values in ((ax_time, 1000 * part.seconds), (ax_rate, part.macs_per_s_G)):
+            line, = ax.plot(part.group_size, values, marker=marker, ls="-", label=label)
+            depthwise = part.group_size == 1
+            if depthwise.any():
+                ax.plot(part.group_size[depthwise], values[depthwise], marker="*", ms=14, ls="none",
+                        color=line.get_color(), label=f"{label}: depthwise")
     first = table.iloc[0]
-    for ax in (ax_time, ax_rate):
+    sizes = sorted(table.group_size.unique())
+    for ax, title in ((ax_time, "time per step"), (ax_rate, "arithmetic done per second")):
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("channels per group (1 = depthwise, rightmost = dense)")
+        ax.set_yscale("log")
+        ax.set_xticks(sizes, [str(g) if g != first["channels"] else f"{g}\n(dense)" for g in sizes])
+        ax.minorticks_off()
+        ax.set_xlabel("channels per group")
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    ax_time.set_yscale("log")
-    ax_rate.set_yscale("log")
     ax_time.set_ylabel(f"ms per {first['mode']} step")
     ax_rate.set_ylabel("achieved multiply-adds/s (G)")
-    ax_rate.legend(fontsize=8)
+    ax_rate.legend(fontsize=7)
     fig.suptitle(f"{first['kernel']}x{first['kernel']} conv, {first['channels']} channels, "
                  f"{first['image_size']}px, batch {first['batch_size']}: measured")
     fig.tight_layout()

@@ -18,6 +18,8 @@ def run_job(request: dict) -> dict:
         return matmul_rate(request)
     if request["job"] == "paired":
         return paired_job(request)
+    if request["job"] == "interleaved":
+        return interleaved_job(request)
     if request["implementation"] == "timm":
         return timm_job(request)
     return keras_job(request)
@@ -76,18 +78,33 @@ def keras_job(request: dict) -> dict:
 def paired_job(request: dict) -> dict:
     """Both implementations in one process, their timed runs alternating (A B A B ...):
     drift of a shared machine's speed then hits both alike, which the ratio needs."""
+    requests = {implementation: dict(request, implementation=implementation)
+                for implementation in request["implementations"]}
+    return dict(seconds_per_step=_alternate(request, requests))
+
+
+def interleaved_job(request: dict) -> dict:
+    """Several models of this kit (each its own spec and image size) in one process, their
+    timed runs taking turns: the ratios between them are what the drift cannot reach."""
+    requests = {variant["label"]: dict(request, implementation="effnet-kit", spec=variant["spec"],
+                                       image_size=variant["image_size"])
+                for variant in request["variants"]}
+    return dict(seconds_per_step=_alternate(request, requests))
+
+
+def _alternate(request: dict, requests: dict) -> dict:
     set_precision(request["precision"])
     steps = {}
-    for implementation in request["implementations"]:
-        _, step, _ = keras_step(dict(request, implementation=implementation))
+    for name, one in requests.items():
+        _, step, _ = keras_step(one)
         for _ in range(max(request["warmup"], 1)):
             step()
-        steps[implementation] = step
-    times = {implementation: [] for implementation in steps}
+        steps[name] = step
+    times = {name: [] for name in steps}
     for _ in range(request["repeats"]):
-        for implementation, step in steps.items():
-            times[implementation] += time_steps(step, 0, 1, request["steps"])
-    return dict(seconds_per_step=times)
+        for name, step in steps.items():
+            times[name] += time_steps(step, 0, 1, request["steps"])
+    return times
 
 
 TORCH_DTYPES = {"float32": None, "mixed_float16": "float16", "float16": "float16",

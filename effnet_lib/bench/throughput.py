@@ -161,6 +161,47 @@ def measure_variants(entries, batch_size: int = 32, mode: str = "train", precisi
     return BenchmarkReport(pd.DataFrame(rows), env, [])
 
 
+def measure_interleaved(entries, reference: str, batch_size: int = 8, mode: str = "train",
+                        precision: str = "32", warmup: int = 2, repeats: int = 5, steps: int = 2,
+                        num_classes: int = 1000, conv_impl: str = "auto", isolate: bool = True,
+                        progress=print, timeout: float = 1800) -> pd.DataFrame:
+    """Training (or inference) speed of several models, timed in turns in one process.
+
+    ``entries``: dicts with ``label``, ``name`` (model or case), ``image_size`` and optional
+    ``overrides``. Each round times every model once (``steps`` steps) in turn, so a drift
+    of the machine's speed hits all of them alike; ``repeats`` rounds. Returns one row per
+    model: images/s (median and 95% interval over the rounds) and its speed relative to
+    ``reference`` (the geometric mean over rounds of the per-round ratio, with its 95%
+    interval).
+    """
+    from ..common.stats import mean_ci, ratio_ci
+
+    if reference not in [e["label"] for e in entries]:
+        raise ValueError(f"reference={reference!r} is not one of the entries' labels.")
+    request = check_request(dict(image_size=None, batch_size=batch_size, precision=precision,
+                                 mode=mode, xla="auto", references=(), warmup=warmup,
+                                 repeats=repeats, steps=steps, num_classes=num_classes,
+                                 conv_impl=conv_impl))
+    variants = [dict(label=e["label"], image_size=e["image_size"],
+                     spec=dataclasses.asdict(resolve_spec(e["name"], **dict(e.get("overrides") or {}))))
+                for e in entries]
+    (progress or (lambda *_: None))(
+        f"timing {len(variants)} models in turns ({mode}, batch {batch_size}, {repeats} rounds) ...")
+    job = dict(request, job="interleaved", mode=mode, variants=variants)
+    times = _run(job, None, timeout, isolate)["seconds_per_step"]
+    rows = []
+    for entry, variant in zip(entries, variants):
+        per_round = [batch_size / t for t in times[entry["label"]]]
+        speed = mean_ci(per_round)
+        ratio = ratio_ci([r / t for r, t in zip(times[reference], times[entry["label"]])])
+        rows.append(dict(label=entry["label"], model=resolve_spec(entry["name"]).name,
+                         image_size=entry["image_size"], mode=mode, batch_size=batch_size,
+                         images_per_s=statistics.median(per_round), images_per_s_ci95=speed.half_width,
+                         speedup=ratio.mean, speedup_low=ratio.low, speedup_high=ratio.high,
+                         rounds=repeats, seconds_per_step=times[entry["label"]]))
+    return pd.DataFrame(rows)
+
+
 def _run(job: dict, backend, timeout, isolate=True) -> dict:
     if isolate:
         return run_in_fresh_process(JOB, job, timeout=timeout, backend=backend)

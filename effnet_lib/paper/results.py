@@ -23,3 +23,12 @@ def reported(path: Path | str | None = None) -> pd.DataFrame:
         raise FileNotFoundError(f"{path} is missing: it holds the paper's reported numbers "
                                 f"(reinstall effnet-kit, or pass the path of a copy).")
     return pd.read_csv(path)
+
+
+def reported_value(metric: str, size: str, variant: str, results: pd.DataFrame | None = None):
+    """``(value, source)`` of one reported number; a clear error when the table lacks it."""
+    results = reported() if results is None else results
+    hit = results[(results.metric == metric) & (results["size"] == size) & (results.variant == variant)]
+    if hit.empty or pd.isna(hit.value.iloc[0]):
+        raise KeyError(f"no reported {metric} for {size} {variant}")
+    return float(hit.value.iloc[0]), str(hit.source.iloc[0])
