@@ -129,3 +129,19 @@ def test_proxy_norm_keeps_three_tensors_for_its_backward_pass():
     rows = ln_pn.layers[ln_pn.layers.kind == "proxy_norm"]
     assert (rows.activation_elements == 3 * rows.output_shape.map(math.prod)).all()
     assert 1.3 < ln_pn.activation_bytes / gn.activation_bytes < 1.7
+
+
+def test_balanced_splits_match_a_brute_force_search():
+    from itertools import combinations
+
+    from effnet_lib.profiling import balanced_splits, profile, stage_balance
+
+    p = profile("B0-G16-GN", image_size=160)
+    names = p.spec.block_names()[1:]
+    for stages in (2, 3, 4):
+        found = stage_balance(p, balanced_splits(p, stages)).macs.max()
+        best = min(stage_balance(p, list(c)).macs.max() for c in combinations(names, stages - 1))
+        assert found == best
+    assert balanced_splits(p, 1) == []
+    with pytest.raises(ValueError, match="stages=0"):
+        balanced_splits(p, 0)

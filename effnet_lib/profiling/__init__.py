@@ -7,6 +7,6 @@
 
 from .counts import Profile, profile
 from .memory import training_memory, validate_estimate
-from .stages import stage_balance
+from .stages import balanced_splits, stage_balance
 
-__all__ = ["Profile", "profile", "stage_balance", "training_memory", "validate_estimate"]
+__all__ = ["Profile", "balanced_splits", "profile", "stage_balance", "training_memory", "validate_estimate"]

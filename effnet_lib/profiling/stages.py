@@ -36,3 +36,42 @@ def stage_balance(profile_: Profile, splits) -> pd.DataFrame:
     table["imbalance"] = table["macs"] / table["macs"].mean()
     return table
 
+
+
+def balanced_splits(profile_: Profile, stages: int) -> list[str]:
+    """The block names that split the model into ``stages`` pipeline stages with the smallest
+    possible largest stage (in multiply-adds): the best a pipeline of that many devices can
+    do when each stage is a run of whole blocks.
+
+    Exact, by dynamic programming over the blocks (a few dozen even for B7): the cost of the
+    first ``j`` blocks in ``k`` stages is the best over the last stage's start ``i`` of
+    ``max(cost of the first i blocks in k-1 stages, multiply-adds of blocks i..j-1)``.
+    """
+    order = ["stem"] + profile_.spec.block_names() + ["top"]
+    # A stage starts at a block after block1a (as the reference's splits do): positions 2..n-2.
+    most = len(order) - 3
+    if not (isinstance(stages, int) and 1 <= stages <= most):
+        raise ValueError(f"stages={stages!r}: it must be an integer from 1 to {most} (a split "
+                         f"starts a stage at a block of {profile_.spec.name} after block1a).")
+    per_block = profile_.layers.groupby("block")["macs"].sum()
+    macs = [float(per_block.get(name, 0.0)) for name in order]
+    prefix = [0.0]
+    for value in macs:
+        prefix.append(prefix[-1] + value)
+    n = len(order)
+    best = [[float("inf")] * (n + 1) for _ in range(stages + 1)]
+    start = [[0] * (n + 1) for _ in range(stages + 1)]
+    best[0][0] = 0.0
+    for k in range(1, stages + 1):
+        for j in range(k, n + 1):
+            for i in ([0] if k == 1 else range(max(2, k), min(j, n - 1))):
+                cost = max(best[k - 1][i], prefix[j] - prefix[i])
+                if cost < best[k][j]:
+                    best[k][j], start[k][j] = cost, i
+    splits, j = [], n
+    for k in range(stages, 0, -1):
+        i = start[k][j]
+        if k > 1:
+            splits.append(order[i])
+        j = i
+    return splits[::-1]
