@@ -13,6 +13,7 @@ import pytest
 
 from effnet_lib.common.precision import dtype_policy
 from effnet_lib.data.synthetic import SyntheticImages
+from effnet_lib.lessons.micro_batch_norm import MicroBatchNormalization
 from effnet_lib.models.grouped_conv import Conv2D as SplitConv2D
 from effnet_lib.models.image_normalization import ImageNormalization
 from effnet_lib.models.proxy_norm import ProxyNormActivation
@@ -35,6 +36,8 @@ LAYERS = {
     "SplitConv2D": (lambda: SplitConv2D(C, 3, groups=2, padding="same", use_bias=False), (6, 6, C),
                     "float32", (3 * 3 * (C // 2) * C, 0), "float16"),
     "SyntheticImages": (lambda: SyntheticImages(12, seed=0), (), "int32", (0, 0), "float32"),
+    "MicroBatchNormalization": (lambda: MicroBatchNormalization(2), (5, 5, C), "float32",
+                                (2 * C, 2 * C), "float16"),
 }
 
 
@@ -113,8 +116,9 @@ def test_one_gradient_step(name):
     assert np.isfinite(loss)
     moved = [not np.array_equal(b, np.asarray(w)) for b, w in zip(before, model.trainable_weights)]
     assert all(moved), f"{name}: some trainable weights did not move"
-    for b, w in zip(frozen_before, layer.non_trainable_weights):
-        np.testing.assert_array_equal(b, np.asarray(w))  # frozen ones stay
+    if name != "MicroBatchNormalization":  # BN's moving statistics move in training
+        for b, w in zip(frozen_before, layer.non_trainable_weights):
+            np.testing.assert_array_equal(b, np.asarray(w))  # frozen ones stay
 
 
 # ----------------------------------------------------------------- schedules and the optimiser
@@ -169,3 +173,32 @@ def test_schedules_step_under_mixed_float16():
         model.compile(optimizer=optimizer, loss="mse")
         loss = model.train_on_batch(np.ones((4, 3), "float32"), np.zeros((4, 1), "float32"))
     assert np.isfinite(loss) and model.trainable_weights[0].dtype == "float32"
+
+
+def test_deferred_proxy_norm_returns_the_unscaled_activation_and_its_scale(tmp_path):
+    layer = ProxyNormActivation("swish", deferred_scale=True)
+    again = ProxyNormActivation.from_config(layer.get_config())
+    assert again.deferred_scale and again.get_config() == layer.get_config()
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, C)).astype("float32")
+    unscaled, scale = layer(x)
+    full = ProxyNormActivation("swish")(x)
+    assert scale.shape == (2, 1, 1, C)
+    np.testing.assert_allclose(np.asarray(unscaled) * np.asarray(scale), full, rtol=1e-5)
+    with pytest.raises(ValueError, match="deferred_scale"):
+        ProxyNormActivation(deferred_scale=True)(np.zeros((2, C), "float32"))
+
+
+def test_micro_batch_norm_equals_batch_norm_on_each_micro_batch():
+    """Normalising a batch of 8 by micro-batches of 2 = BN on each pair, and the moving
+    averages = four sequential BN updates."""
+    x = np.random.default_rng(1).normal(2.0, 3.0, size=(8, 3, 3, C)).astype("float32")
+    micro = MicroBatchNormalization(2, momentum=0.9)
+    plain = keras.layers.BatchNormalization(momentum=0.9)
+    micro.build(x.shape)
+    plain.build((2, 3, 3, C))
+    out = np.asarray(micro(x, training=True))
+    pieces = [np.asarray(plain(x[i:i + 2], training=True)) for i in range(0, 8, 2)]
+    np.testing.assert_allclose(out, np.concatenate(pieces), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(micro.moving_mean), np.asarray(plain.moving_mean), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(micro.moving_variance), np.asarray(plain.moving_variance),
+                               rtol=1e-4)

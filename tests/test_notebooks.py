@@ -75,6 +75,25 @@ def test_notebook_runs_at_smoke_and_records_sane_numbers(name, smoke_run):
     CHECKS[name](record, output_dir)
 
 
+def check_verdicts(record, expected: int | None = None):
+    """The verdict form, and ``holds`` recomputed from the recorded numbers and criterion."""
+    from effnet_lib.lessons.verdicts import INCONCLUSIVE, judge
+
+    verdicts = record["verdicts"]
+    assert verdicts, "no verdicts recorded"
+    if expected is not None:
+        assert len(verdicts) == expected
+    for v in verdicts:
+        assert {"claim", "reported", "source", "measured", "interval", "criterion", "holds"} <= set(v)
+        assert v["claim"] and v["source"] and v["reported"] not in (None, "")
+        assert v["criterion"]["kind"] in ("above", "below", "within") and v["criterion"]["text"]
+        assert v["holds"] in (True, False, INCONCLUSIVE)
+        if v["interval"] is not None:
+            low, high = v["interval"]
+            assert low <= v["measured"] <= high, v
+        assert judge(v["criterion"], v["measured"], v["interval"]) == v["holds"], v
+
+
 def check_01(record, output_dir):
     import effnet_lib as el
 
@@ -87,6 +106,7 @@ def check_01(record, output_dir):
     assert record["g16_over_g1_macs"] == pytest.approx(g16.macs / stages.macs.sum())
     assert record["b0_trainable_params_built"] == record["b0_keras_applications_params"] == 5288548
     assert (output_dir / "model_table.csv").is_file() and (output_dir / "model_table.md").is_file()
+    check_verdicts(record)
 
 
 def check_02(record, output_dir):
@@ -103,16 +123,26 @@ def check_02(record, output_dir):
         expected = sweep["image_size"] ** 2 * 9 * row["group_size"] * sweep["channels"] * sweep["batch_size"]
         assert row["macs"] == 3 * expected  # forward + backward
     assert {w["winner"] for w in record["conv_impl_winners_at_g16"]} <= {"native", "split"}
-    here = record["throughput_here"]
-    assert here["g1_images_per_s"] > 0 and here["g16_images_per_s"] > 0
-    assert record["g16_over_g1_throughput_here"] == pytest.approx(
-        here["g16_images_per_s"] / here["g1_images_per_s"])
-    assert record["g16_over_g1_throughput_ipu_reported"] == pytest.approx(29700 / 26400)
+    rows = {r["variant"]: r for r in record["throughput"]["rows"]}
+    assert rows["G1-GN-Native"]["measured_speedup_vs_G1_GN"] == 1.0
+    ratio = rows["G16-GN-Native"]["measured_speedup_vs_G1_GN"]
+    assert record["g16_over_g1_throughput_here"] == pytest.approx(ratio, abs=1e-3)
+    low, high = record["g16_over_g1_throughput_interval"]
+    assert low <= record["g16_over_g1_throughput_here"] <= high
+    assert record["g16_over_g1_throughput_ipu_reported"] == pytest.approx(29700 / 26400, abs=1e-3)
+    predicted = record["throughput"]["predicted_if_macs_bound"]
+    # multiply-add bound: speed-up = 1 / multiply-add ratio (counted at the budget's sizes)
+    assert predicted["G1-GN-Native"] == pytest.approx(1.0)
+    assert predicted["G16-GN-Native"] < 1.0 and predicted["G16-GN-Native"] < predicted["G16-GN-Half"]
+    for row in rows.values():  # the flag is computed from the speeds it describes
+        if row["variant"].endswith("-Half"):
+            native = rows[row["variant"].replace("-Half", "-Native")]
+            assert row["against_pixels"] == (row["measured_speedup_vs_G1_GN"]
+                                             < native["measured_speedup_vs_G1_GN"])
+    check_verdicts(record)
 
 
 def check_03(record, output_dir):
-    for norm, by_batch in record["microbatch_top1"].items():
-        assert all(_fraction(v) for v in by_batch.values()), (norm, by_batch)
     spreads = record["batch_dependence"]
     smallest = min(spreads["BN"], key=int)
     assert spreads["BN"][smallest] > 1e-3  # BN: the batch mates move the output
@@ -121,31 +151,46 @@ def check_03(record, output_dir):
     share = record["power_share_last_layer"]
     assert all(_fraction(v) for v in share.values())
     assert share["LN"] > share["LN_PN"] and share["LN"] > share["BN"]
+    settings = record["microbatch_settings"]
+    runs = record["microbatch"]
+    assert {r["norm"] for r in runs} == {"BN", "GN", "LN", "LN_PN"}
+    for run in runs:  # every micro-batch sees the same images at the same global batch
+        assert _fraction(run["top1"])
+    assert len(runs) == 4 * len(settings["micro_batches"]) * len(settings["seeds"])
+    assert {r["images_seen"] for r in runs} == {settings["images_seen"]}
     assert (output_dir / "03_microbatch.csv").is_file()
+    check_verdicts(record)
 
 
 def check_04(record, output_dir):
-    from effnet_lib.lessons.small_scale import forward_macs, small_case
+    from effnet_lib.lessons import resolution_study as study
 
-    assert all(_fraction(v) for v in record["fixres_top1"].values())
-    runs = record["runs"]
-    assert len(runs) == 4 and all(_fraction(r["top1_measured"]) for r in runs)
-    images = record["train_images_per_epoch"] * record["epochs"]
-    tuned = record["train_images_per_epoch"] * record["finetune_epochs"]
-    half, native, overrides = record["half"], record["native"], record["model_overrides"]
-    case = small_case(record["model"], image_size=half, epochs=record["epochs"],
-                      micro_batch_size=record["micro_batch_size"])
-    expected = [forward_macs(case, half, images, **overrides)] * 2 + [
-        forward_macs(case, half, images, **overrides) + forward_macs(case, native, tuned, **overrides),
-        forward_macs(case, native, images, **overrides)]
-    assert [r["train_forward_gmacs"] for r in runs] == pytest.approx([e / 1e9 for e in expected])
-    assert [r["test_size"] for r in runs] == [half, native, native, native]
+    settings = record["settings"]
+    assert settings == study.settings(record["budget"])
+    assert record["crops"]["smallest"] >= record["crops"]["min_object_covered"] - 1e-6
+    fixres = record["fixres"]
+    assert all(_fraction(r["top1"]) and r["top1_low"] <= r["top1"] <= r["top1_high"] for r in fixres)
+    assert settings["half"] in [r["image_size"] for r in fixres]
+    phases = record["phases"]
+    assert len(phases) == 4 and all(_fraction(p["top1"]) for p in phases)
+    images = dict(train=settings["data"]["train"] * settings["epochs"],
+                  finetune=settings["data"]["train"] * settings["finetune_epochs"])
+    budget = record["budget"]
+    expected_train = [study.training_cost(size, images["train"], budget) / 1e9
+                      for size in (settings["half"],) * 2 + (settings["native"],) * 2]
+    assert [p["train_gmacs"] for p in phases] == pytest.approx(expected_train)
+    head = study.head_finetune_cost(settings["native"], images["finetune"], budget) / 1e9
+    assert [p["finetune_gmacs"] for p in phases] == pytest.approx([0, head, 0, head])
+    # head-only fine-tuning: the whole forward pass, a backward pass through the head only
+    forward = study.training_cost(settings["native"], images["finetune"], budget) / 3e9
+    assert forward < head < 1.5 * forward
+    assert record["cost_share"] == pytest.approx(phases[1]["total_gmacs"] / phases[3]["total_gmacs"])
     assert record["modulo_32_pairs_kept"] == record["modulo_32_pairs"] == 6
-    assert all(v > 1 for v in record["median_apparent_size_ratio"].values())
+    check_verdicts(record, expected=4)
 
 
 def check_05(record, output_dir):
-    from effnet_lib.profiling import profile, stage_balance, training_memory
+    from effnet_lib.profiling import balanced_splits, profile, stage_balance, training_memory
 
     for key, name in (("config", "B0-G16-LN_PN"), ("baseline", "B0-G1-GN")):
         shown = record[key]
@@ -159,10 +204,17 @@ def check_05(record, output_dir):
     config, baseline = record["config"], record["baseline"]
     assert record["ratios"]["macs_per_image"] == pytest.approx(
         config["macs_per_image"] / baseline["macs_per_image"])
-    balance = stage_balance(profile("B0-G16-LN_PN", image_size=160, batch_size=32, precision="16"),
-                            ["block4b"])
-    assert config["stage_macs"] == balance.macs.tolist()
+    steps = record["one_change_at_a_time"]
+    assert [s["model"] for s in steps] == ["B0-G1-GN", "B0-G16-GN", "B0-G16-GN", "B0-G16-LN_PN"]
+    assert steps[3]["multiply_adds_G x previous"] == 1.0  # the norm adds no multiply-adds
+    assert record["proxy_norm_activation_ratio"] > 1.0  # Proxy Norm keeps more for backward
+    half = profile("B0-G16-GN", image_size=160)
+    assert record["balanced_splits_4"] == balanced_splits(half, 4)
+    assert record["balanced_imbalance_4"] == pytest.approx(
+        stage_balance(half, record["balanced_splits_4"]).imbalance.max())
+    assert "block7a" in record["g16_blocks"]["fewer"]  # not every block gets more expensive
     assert (output_dir / "05_resolution_scaling.csv").is_file()
+    check_verdicts(record, expected=2)
 
 
 def check_06(record, output_dir):
@@ -172,14 +224,24 @@ def check_06(record, output_dir):
     shown = record["flops_computed_over_reported"]
     assert (shown["min"], shown["max"], shown["rows"]) == (ratio.min(), ratio.max(), len(ratio))
     assert 0.9 < shown["min"] <= shown["max"] < 1.1
+    assert record["lessons_missing"] == []
     rows = {row["variant"]: row for row in record["throughput"]}
     assert set(rows) == {"G1-GN-Native", "G16-GN-Native", "G16-GN-Half", "G16-LN_PN-Native",
                          "G16-LN_PN-Half"}
-    assert rows["G1-GN-Native"]["measured_speedup_vs_G1_GN"] == 1.0
     assert rows["G16-GN-Half"]["reported_ipu_pod16_images_per_s"] == 47300
-    for row in rows.values():
-        assert row["measured_here_images_per_s"] > 0
-    assert all(_fraction(float(r["top1_measured"])) for r in record["small_scale"])
+    gathered = record["verdicts_gathered"]
+    by_lesson = {}
+    for v in gathered:
+        by_lesson.setdefault(v["lesson"], []).append(v)
+    for lesson in ("01", "02", "03", "04", "05"):
+        recorded = load_record(output_dir, next(n for n in NOTEBOOKS if n.startswith(lesson)))
+        assert len(by_lesson[lesson]) == len(recorded["verdicts"])
+    check_verdicts(dict(verdicts=gathered))
+    text = (output_dir / "verdicts.md").read_text()
+    for v in gathered:
+        assert v["claim"] in text
+    from effnet_lib.lessons.verdicts import summary
+    assert summary(gathered) in text  # the prose is the one written from the table
     for name in ("flops_params.csv", "skip_connections.md", "06_throughput_here_vs_ipu.csv"):
         assert (output_dir / name).is_file()
 

@@ -35,12 +35,23 @@ def test_the_key_follows_every_setting_and_the_data(shapes):
     assert run_cache.data_identity(data)["train"] == 32
 
 
+def test_the_key_tells_class_sets_apart(tmp_path):
+    from effnet_lib.data.shapes import make_shapes
+
+    made = {class_set: make_shapes(tmp_path / class_set, image_size=16, train=8, validation=4,
+                                   classes=2, seed=0, progress=False, class_set=class_set)
+            for class_set in ("fine", "distinct")}
+    keys = {run_cache.run_key(tiny_case(), f"shapes:{path}", {}) for path in made.values()}
+    assert len(keys) == 2
+
+
 @pytest.mark.slow
 def test_a_second_request_reuses_the_run_and_says_so(shapes, tmp_path):
     said = []
     options = dict(root=tmp_path, say=said.append, model_overrides=TINY)
     first = run_cache.cached_train(tiny_case(), f"shapes:{shapes}", **options)
     assert not first["reused"] and 0 <= first["validation"]["top1"] <= 1
+    assert first["images_per_epoch"] == 32 and len(first["class_names"]) == 4
     (tmp_path / "other.partial").mkdir()  # an interrupted run is never taken for a finished one
     again = run_cache.cached_train(tiny_case(), f"shapes:{shapes}", **options)
     assert again["reused"] and again["run_dir"] == first["run_dir"]

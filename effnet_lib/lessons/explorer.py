@@ -200,6 +200,7 @@ class Explorer:
         """Per-stage multiply-adds and activation memory, and per-block multiply-adds, for both."""
         import matplotlib.pyplot as plt
         import numpy as np
+        from matplotlib.ticker import MaxNLocator
 
         fig, (ax_stage, ax_mem, ax_block) = plt.subplots(1, 3, figsize=(15, 3.8))
         panels = [(self.config, "configuration"), (self.baseline, "baseline")]
@@ -218,8 +219,12 @@ class Explorer:
             ax.set_xlabel("stage")
         ax_stage.set_ylabel("multiply-adds per image (M)")
         ax_mem.set_ylabel("activation memory, batch (MiB)")
-        ax_block.set_xlabel("block (stem first, head last)")
+        ax_block.set_xlabel("block number (0 = stem, last = head)")
         ax_block.set_ylabel("multiply-adds per image (M)")
+        ax_block.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax_stage.set_title("Multiply-adds per stage")
+        ax_mem.set_title("Activations kept for the backward pass")
+        ax_block.set_title("Multiply-adds per block")
         ax_stage.legend(fontsize=8)
         fig.tight_layout()
         return fig

@@ -141,34 +141,90 @@ def curves(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The questions the study answers, each a paired difference (by seed) between two variants.
+QUESTIONS = (
+    ("LN_PN against GN, G1", "B0-G1-LN_PN", "B0-G1-GN"),
+    ("LN_PN against GN, G16 (the paper's comparison)", "B0-G16-LN_PN", "B0-G16-GN"),
+    ("deferred 1/sigma against the kit's placement (LN_PN, G1)", "B0-G1-LN_PN deferred 1/sigma",
+     "B0-G1-LN_PN"),
+    ("BN against GN, G1", "B0-G1-BN", "B0-G1-GN"),
+    ("LN against LN_PN, G1 (what Proxy Norm adds)", "B0-G1-LN", "B0-G1-LN_PN"),
+    (f"LN_PN at lr 2^{LEARNING_RATE_EXPONENT - 1} against 2^{LEARNING_RATE_EXPONENT}",
+     f"B0-G1-LN_PN lr 2^{LEARNING_RATE_EXPONENT - 1}", "B0-G1-LN_PN"),
+    (f"LN_PN at lr 2^{LEARNING_RATE_EXPONENT + 1} against 2^{LEARNING_RATE_EXPONENT}",
+     f"B0-G1-LN_PN lr 2^{LEARNING_RATE_EXPONENT + 1}", "B0-G1-LN_PN"),
+    (f"GN at lr 2^{LEARNING_RATE_EXPONENT - 1} against 2^{LEARNING_RATE_EXPONENT}",
+     f"B0-G1-GN lr 2^{LEARNING_RATE_EXPONENT - 1}", "B0-G1-GN"),
+    (f"GN at lr 2^{LEARNING_RATE_EXPONENT + 1} against 2^{LEARNING_RATE_EXPONENT}",
+     f"B0-G1-GN lr 2^{LEARNING_RATE_EXPONENT + 1}", "B0-G1-GN"),
+    ("Proxy Norm eps 0.003 against the default", "B0-G1-LN_PN proxy eps 0.003", "B0-G1-LN_PN"),
+    ("Proxy Norm eps 0.3 against the default", "B0-G1-LN_PN proxy eps 0.3", "B0-G1-LN_PN"),
+)
+
+
+def findings(runs: pd.DataFrame, column: str = "top1") -> pd.DataFrame:
+    """Each question of :data:`QUESTIONS` the runs can answer, and the doubled-epoch gap: the
+    difference ``a - b`` paired by seed, its 95% interval, and what the interval says
+    (``a higher``, ``a lower`` or ``no clear difference``), computed, never typed."""
+    questions = list(QUESTIONS)
+    longer = sorted({label for label in runs.label if label.endswith(" epochs")})
+    if {"B0-G1-LN_PN", "B0-G1-GN"} <= set(runs.label):
+        pairs = [label for label in longer if label.startswith("B0-G1-LN_PN ")]
+        for label in pairs:
+            other = label.replace("B0-G1-LN_PN", "B0-G1-GN")
+            if other in set(runs.label):
+                questions.append((f"LN_PN against GN after {label.split()[1]} epochs (G1)",
+                                  label, other))
+    rows = []
+    for question, a, b in questions:
+        first = runs[runs.label == a].set_index("seed")[column]
+        second = runs[runs.label == b].set_index("seed")[column]
+        paired = (first - second).dropna()
+        if len(paired) == 0:
+            continue
+        estimate = mean_ci(paired)
+        if len(paired) > 1 and estimate.low > 0:
+            says = "a higher"
+        elif len(paired) > 1 and estimate.high < 0:
+            says = "a lower"
+        else:
+            says = "no clear difference" if len(paired) > 1 else "one seed: no interval"
+        rows.append(dict(question=question, a=a, b=b, seeds=len(paired),
+                         difference=round(estimate.mean, 4),
+                         low=round(estimate.low, 4) if len(paired) > 1 else None,
+                         high=round(estimate.high, 4) if len(paired) > 1 else None, says=says))
+    return pd.DataFrame(rows)
+
+
 def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
-    """(variant, seeds) in the order they run: the base comparison first, then one change at
-    a time (fewer seeds where the budget cannot afford three)."""
+    """(variant, seeds) in the order they run, most telling first, so that a study stopped
+    part-way has already answered the main question: GN against LN_PN (G1, then the paper's
+    G16), the deferred 1/sigma, the other norms, then one change at a time (fewer seeds where
+    the budget cannot afford three)."""
     seeds = BUDGETS[budget]["seeds"]
     few = seeds[:2]
-    base = [Variant(f"{size}-{g}-{n}", f"{size}-{g}-{n}")
-            for size in ("B0",) for n in ("GN", "LN_PN", "BN", "LN") for g in ("G1", "G16")]
+
+    def base(group, norms):
+        return [(Variant(f"B0-{group}-{n}", f"B0-{group}-{n}"), seeds) for n in norms]
+
+    changes = ln_pn_variants()
+    deferred = [(v, seeds) for v in changes if "deferred" in v.label]
+    learning_rates = [(v, few) for v in changes if " lr " in v.label]
+    epsilons = [(v, few) for v in changes if "eps" in v.label]
     longer = BUDGETS[budget]["epochs"] * 2
-    changes = ln_pn_variants() + [
-        Variant(f"B0-G1-LN_PN {longer} epochs", "B0-G1-LN_PN", case=dict(epochs=longer)),
-        Variant(f"B0-G1-GN {longer} epochs", "B0-G1-GN", case=dict(epochs=longer)),
-    ]
-    return [(v, seeds) for v in base] + [
-        (v, seeds if "deferred" in v.label else few) for v in changes]
+    epochs = [(Variant(f"{model} {longer} epochs", model, case=dict(epochs=longer)), few)
+              for model in ("B0-G1-LN_PN", "B0-G1-GN")]
+    return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred
+            + base("G1", ("BN", "LN")) + learning_rates + base("G16", ("BN", "LN"))
+            + epsilons + epochs)
 
 
-def main(budget: str = "quick", output_dir="figures", say=print) -> list:
-    """Run the whole study and write its tables (runs, summary, curves) into ``output_dir``."""
+def write_tables(runs: pd.DataFrame, output_dir) -> list:
+    """The study's tables (runs, summary, weight-average summary, curves) in ``output_dir``."""
     from pathlib import Path
 
     from ..common.files import save_table
-    from .run_cache import code_fingerprint
 
-    data = study_data(budget)
-    frames = [run_variants([variant], data, budget, seeds=seeds, say=say)
-              for variant, seeds in study_variants(budget)]
-    runs = pd.concat(frames, ignore_index=True)
-    runs["code"] = code_fingerprint()
     out = Path(output_dir)
     written = save_table(runs.drop(columns=["top1_by_epoch"]).assign(
         top1_by_epoch=[" ".join(f"{v:.3f}" for v in c) for c in runs.top1_by_epoch]), out,
@@ -176,6 +232,22 @@ def main(budget: str = "quick", output_dir="figures", say=print) -> list:
     written += save_table(summarise(runs), out, "ln_pn_study")
     written += save_table(summarise(runs, "top1_average"), out, "ln_pn_study_weight_average")
     written += save_table(curves(runs), out, "ln_pn_study_curves")
+    written += save_table(findings(runs), out, "ln_pn_study_findings")
+    return written
+
+
+def main(budget: str = "quick", output_dir="figures", say=print) -> list:
+    """Run the whole study, rewriting its tables in ``output_dir`` after every variant: a
+    study stopped part-way leaves the variants it finished, each with all its seeds."""
+    from .run_cache import code_fingerprint
+
+    data = study_data(budget)
+    frames, written = [], []
+    for variant, seeds in study_variants(budget):
+        frames.append(run_variants([variant], data, budget, seeds=seeds, say=say))
+        runs = pd.concat(frames, ignore_index=True)
+        runs["code"] = code_fingerprint()
+        written = write_tables(runs, output_dir)
     return written
 
 
@@ -188,3 +260,17 @@ if __name__ == "__main__":
     arguments = parser.parse_args()
     for path in main(arguments.budget, arguments.output_dir):
         print(f"wrote {path}")
+
+
+def recorded_study(directory=None) -> pd.DataFrame | None:
+    """The per-run table the study last wrote into the kit's ``figures/`` (or ``directory``),
+    with ``top1_by_epoch`` as lists; None where there is none (an installed kit, or a clone
+    where the study has not run)."""
+    from pathlib import Path
+
+    path = Path(directory or Path(__file__).resolve().parents[2] / "figures") / "ln_pn_study_runs.csv"
+    if not path.is_file():
+        return None
+    runs = pd.read_csv(path)
+    runs["top1_by_epoch"] = [[float(v) for v in str(c).split()] for c in runs.top1_by_epoch]
+    return runs

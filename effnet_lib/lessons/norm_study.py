@@ -6,8 +6,9 @@
   here: through a deep random network with each norm, the share of the signal's
   power held by the per-channel means over the data. A share near 1 means every
   channel is nearly constant across inputs (channel-wise collapse).
-* :func:`microbatch_comparison`: the same small convnet trained with each norm at
-  several micro-batch sizes on the same images, validation top-1 measured.
+* :func:`microbatch_study`: the same small convnet trained with each norm at several
+  micro-batch sizes on the same images with the paper's batch rules, over seeds,
+  validation top-1 measured.
 
 The convnet (:func:`small_convnet`) is four convolutions with the kit's own norm
 and activation layers (:func:`effnet_lib.models.norms.norm_activation`: the same BN,
@@ -31,14 +32,20 @@ def _spec(norm: str):
     return EfficientNetSpec.from_name(f"B0-G1-{norm}")
 
 
-def small_convnet(norm: str, image_size: int = 32, num_classes: int = 10, width: int = 16, seed=None):
-    """Four 3x3 convolutions (strides 2, 1, 2, 2), each followed by the kit's ``norm`` + swish."""
+def small_convnet(norm: str, image_size: int = 32, num_classes: int = 10, width: int = 16, seed=None,
+                  micro_batch_size: int | None = None):
+    """Four 3x3 convolutions (strides 2, 1, 2, 2), each followed by the kit's ``norm`` + swish.
+
+    ``micro_batch_size`` (BN only): BatchNorm over micro-batches of that size inside each
+    batch (:class:`.micro_batch_norm.MicroBatchNormalization`).
+    """
     import keras
     from keras import layers
 
     from ..models.builder import CONV_INIT, DENSE_INIT
     from ..models.image_normalization import ImageNormalization
     from ..models.norms import norm_activation
+    from .micro_batch_norm import MicroBatchNormalization
 
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -48,14 +55,20 @@ def small_convnet(norm: str, image_size: int = 32, num_classes: int = 10, width:
     for i, (filters, stride) in enumerate([(width, 2), (2 * width, 1), (2 * width, 2), (4 * width, 2)]):
         x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
                           kernel_initializer=CONV_INIT, name=f"conv{i}")(x)
-        x = norm_activation(x, spec, f"conv{i}")
+        if norm == "BN" and micro_batch_size:
+            x = MicroBatchNormalization(micro_batch_size, momentum=spec.bn_momentum,
+                                        epsilon=spec.norm_epsilon, name=f"conv{i}_bn")(x)
+            x = layers.Activation(spec.activation, name=f"conv{i}_activation")(x)
+        else:
+            x = norm_activation(x, spec, f"conv{i}")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(num_classes, kernel_initializer=DENSE_INIT, name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"convnet_{norm.lower()}")
 
 
 def load_arrays(source: str, split: str, image_size: int, limit: int | None = None):
-    """(uint8 images, int labels, class names) of a split, centre-cropped, in memory."""
+    """(uint8 images, int labels, class names) of a split, centre-cropped (the validation
+    transform, for both splits: small lessons train without augmentation), in memory."""
     from ..data import make_dataset
 
     data = make_dataset(source, split, image_size, batch_size=256, training=False, progress=False)
@@ -154,39 +167,72 @@ def channel_collapse(norms=("BN", "LN", "LN_PN"), depth: int = 50, width: int = 
     return pd.DataFrame(rows)
 
 
-def microbatch_comparison(train: tuple, valid: tuple, norms=NORMS, batch_sizes=(2, 8, 32),
-                          images_seen: int = 2048, learning_rate: float = 1e-3, width: int = 16,
-                          seed: int = 0, say=print) -> pd.DataFrame:
+def microbatch_study(source: str, image_size: int, norms=NORMS, micro_batch_sizes=(2, 8, 32),
+                     seeds=(0, 1, 2), images_seen: int = 16000, global_batch: int = 32,
+                     learning_rate_exponent: float = -10, width: int = 16, say=print) -> pd.DataFrame:
     """Train :func:`small_convnet` with each norm at each micro-batch size; validation top-1.
 
-    Every run sees the same ``images_seen`` training images (so smaller batches
-    take more, smaller steps) with Adam at a fixed learning rate, and is tested
-    in inference mode on ``valid``: BN then uses its moving averages, the
-    others compute exactly what they computed in training.
-    """
-    import keras
+    One cause at a time, as the paper's runs hold it: the *global* batch stays
+    ``global_batch`` (the optimiser's batch: micro-batch x accumulation, 768 in the paper),
+    so every run sees the same images in a seed's order, takes the same number of updates
+    with the same learning rate (the paper's rule, ``2^exponent x global batch``, and
+    ``rho = 1 - 2^-14 x global batch``, RMSprop as TensorFlow 1 ran it), and only the batch
+    BatchNorm normalises over changes (:class:`.micro_batch_norm.MicroBatchNormalization`:
+    the same as accumulating micro-batches). GN, LN and LN_PN normalise each image alone,
+    so one run per seed is their result at every micro-batch (section 1 of lesson 03
+    measures that independence); the table repeats it and says so (``shared``).
 
-    (x_train, y_train), (x_valid, y_valid) = train, valid
-    classes = int(max(y_train.max(), y_valid.max())) + 1
+    Top-1 is measured in inference mode on the whole validation split (BN with its
+    moving averages). Runs are cached (:func:`effnet_lib.lessons.run_cache.cached_result`).
+    """
+    from .run_cache import cached_result, data_identity
+
+    train = load_arrays(source, "train", image_size)
+    valid = load_arrays(source, "validation", image_size)
     rows = []
     for norm in norms:
-        for batch in batch_sizes:
-            start = time.perf_counter()
-            model = small_convnet(norm, x_train.shape[1], classes, width=width, seed=seed)
-            model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1")])
-            # The first images_seen training images (whole batches), repeated if there
-            # are fewer: every run sees the same images, as often.
-            count = max(batch, min(len(x_train), images_seen) // batch * batch)
-            epochs = max(1, round(images_seen / count))
-            model.fit(x_train[:count], y_train[:count], batch_size=batch, epochs=epochs,
-                      shuffle=True, verbose=0)
-            result = model.evaluate(x_valid, y_valid, batch_size=100, verbose=0, return_dict=True)
-            seconds = time.perf_counter() - start
-            rows.append(dict(norm=norm, batch_size=batch, images_seen=images_seen,
-                             top1_measured=float(result["top1"]), seconds=round(seconds, 2)))
-            say(f"{norm:6s} batch {batch:3d}: top-1 {result['top1']:.3f} ({seconds:.1f} s)")
-            del model
-            keras.backend.clear_session()
+        trained = micro_batch_sizes if norm == "BN" else (global_batch,)
+        for micro in trained:
+            for seed in seeds:
+                description = dict(norm=norm, micro=micro, seed=seed, images_seen=images_seen,
+                                   global_batch=global_batch, exponent=learning_rate_exponent,
+                                   width=width, image_size=image_size, data=data_identity(source))
+                row = cached_result("microbatch", description, lambda: _train_convnet(
+                    train, valid, norm, micro, seed, images_seen, global_batch,
+                    learning_rate_exponent, width), say=say)
+                say(f"{norm:6s} micro-batch {micro:3d} seed {seed}: top-1 {row['top1']:.3f} "
+                    f"({row['seconds']:.1f} s)")
+                shared = micro not in micro_batch_sizes or norm != "BN"
+                for shown in (micro_batch_sizes if norm != "BN" else (micro,)):
+                    rows.append(dict(row, micro_batch=shown, shared=shared))
     return pd.DataFrame(rows)
+
+
+def _train_convnet(train, valid, norm, micro, seed, images_seen, global_batch, exponent,
+                   width) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from ..training.recipe import RMSpropOnesStart
+
+    (x_train, y_train, classes), (x_valid, y_valid, _) = train, valid
+    start = time.perf_counter()
+    model = small_convnet(norm, x_train.shape[1], len(classes), width=width, seed=seed,
+                          micro_batch_size=micro if norm == "BN" else None)
+    steps = images_seen // global_batch
+    model.compile(optimizer=RMSpropOnesStart(learning_rate=2.0 ** exponent * global_batch,
+                                             rho=1 - 2.0 ** -14 * global_batch, momentum=0.9,
+                                             epsilon=1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1")],
+                  steps_per_execution=min(32, steps))
+    data = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).repeat()
+            .batch(global_batch, drop_remainder=True).take(steps))
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    result = model.evaluate(x_valid, y_valid, batch_size=100, verbose=0, return_dict=True)
+    keras.backend.clear_session()
+    return dict(norm=norm, trained_micro_batch=micro, seed=seed, images_seen=steps * global_batch,
+                steps=steps, learning_rate=2.0 ** exponent * global_batch,
+                top1=float(result["top1"]), correct=int(round(result["top1"] * len(y_valid))),
+                images=len(y_valid), seconds=round(time.perf_counter() - start, 2))

@@ -17,14 +17,18 @@ A lesson runs at a **budget**: ``smoke`` (seconds, for the tests), ``quick``
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import numbers
+import os
 from pathlib import Path
 
 from ..common.files import save_figure, save_table, write_text
 
-__all__ = ["BUDGETS", "check_budget", "load_record", "record", "save_figure", "save_table"]
+__all__ = ["BUDGETS", "check_budget", "load_record", "load_run_records", "record", "save_figure",
+           "save_table"]
+RUN_ID_VARIABLE = "EFFNET_RUN_ID"  # set by the runner (effnet reproduce) for every kernel
 
 BUDGETS = ("smoke", "quick", "full")
 
@@ -45,6 +49,8 @@ def plain(value):
         return [plain(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
+    if type(value).__name__ == "bool_":  # NumPy's booleans are not Python's
+        return bool(value)
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, numbers.Real):
@@ -56,10 +62,17 @@ def plain(value):
 
 
 def record(output_dir, notebook: str, **numbers_) -> Path:
-    """Merge key numbers into ``output_dir/notebook.json`` (the notebook's record)."""
+    """Merge key numbers into ``output_dir/notebook.json`` (the notebook's record).
+
+    Every record also says which run wrote it (``run``: the id of ``effnet reproduce``'s run,
+    or ``"by hand"``, and when), so that a notebook reading others' records can keep to its
+    own run.
+    """
     path = Path(output_dir) / f"{notebook}.json"
     current = load_record(output_dir, notebook) if path.exists() else {}
     current.update(plain(numbers_))
+    current["run"] = dict(id=os.environ.get(RUN_ID_VARIABLE) or "by hand",
+                          recorded_at=datetime.datetime.now().isoformat(timespec="seconds"))
     return write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
@@ -70,3 +83,31 @@ def load_record(output_dir, notebook: str) -> dict:
         raise FileNotFoundError(f"{path} does not exist: has notebook {notebook!r} run with "
                                 f"output_dir={str(output_dir)!r}?")
     return json.loads(path.read_text())
+
+
+def load_run_records(output_dir, notebooks, budget: str, say=print) -> dict:
+    """The records of ``notebooks`` written by this run: the same run id when the runner set
+    one (``effnet reproduce``), else (run by hand) the same budget; says which it used.
+
+    Returns ``{notebook: record}``; a notebook with no such record is left out, with a
+    message saying why.
+    """
+    run_id = os.environ.get(RUN_ID_VARIABLE)
+    found = {}
+    for notebook in notebooks:
+        try:
+            data = load_record(output_dir, notebook)
+        except FileNotFoundError:
+            say(f"{notebook}: no record in {output_dir}; run it first.")
+            continue
+        run = data.get("run", {})
+        if run_id and run.get("id") != run_id:
+            say(f"{notebook}: its record is from another run ({run.get('id')}, "
+                f"{run.get('recorded_at')}): left out.")
+        elif data.get("budget") != budget:
+            say(f"{notebook}: its record was made at budget {data.get('budget')!r}, not "
+                f"{budget!r}: left out.")
+        else:
+            say(f"{notebook}: record of run {run.get('id')} ({run.get('recorded_at')}).")
+            found[notebook] = data
+    return found

@@ -47,8 +47,10 @@ def data_identity(data: str) -> dict:
         from ..data.shapes import read_metadata
 
         meta = read_metadata(argument)
-        return {k: meta[k] for k in ("generator", "version", "image_size", "train", "validation",
-                                     "classes", "seed")}
+        # class_set is absent from sets written before it existed: those are "fine".
+        return {**{k: meta[k] for k in ("generator", "version", "image_size", "train",
+                                        "validation", "classes", "seed")},
+                "class_set": meta.get("class_set", "fine")}
     return {"source": data}
 
 
@@ -68,8 +70,9 @@ def cached_train(case: CaseConfig, data: str, *, seed: int = 0, root=None, say=p
     """Train ``case`` on ``data`` (``effnet_lib.train`` with ``train_options``), or reuse the run
     trained with exactly this configuration.
 
-    Returns ``dict(run_dir, key, reused, validation, log, seconds)``: ``log`` is the run's
-    ``metrics.jsonl`` as a list, ``seconds`` the training time it recorded.
+    Returns ``dict(run_dir, key, reused, validation, log, seconds, class_names,
+    images_per_epoch)``: ``log`` is the run's ``metrics.jsonl`` as a list, ``seconds`` the
+    training time it recorded, ``images_per_epoch`` the training images one epoch used.
     """
     from ..training.train import train
 
@@ -98,11 +101,17 @@ def cached_train(case: CaseConfig, data: str, *, seed: int = 0, root=None, say=p
 
 
 def _result(folder: Path, key: str, reused: bool) -> dict:
+    from ..training import checkpoints
+
     log = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     cache = json.loads((folder / "cache.json").read_text())
+    meta = checkpoints.read_meta(checkpoints.latest(folder))
+    images_per_epoch = (meta["updates_per_epoch"] * meta["case"]["micro_batch_size"]
+                        * meta["gradient_accumulation"] * meta["replicas"])
     return dict(run_dir=str(folder), key=key, reused=reused,
                 validation=json.loads((folder / COMPLETE).read_text()), log=log,
-                seconds=cache["seconds"])
+                seconds=cache["seconds"], class_names=list(meta["class_names"]),
+                images_per_epoch=int(images_per_epoch))
 
 
 def cached_result(kind: str, description: dict, compute, *, rooms=CODE_ROOMS + ("lessons",),

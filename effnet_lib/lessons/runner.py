@@ -3,9 +3,15 @@
 Each ``notebooks/NN_*.ipynb`` is executed top to bottom in a fresh kernel with the
 parameters ``budget``, ``data``, ``output_dir`` and ``seed`` injected after its
 ``parameters`` cell, its working directory set to ``notebooks/``. The executed
-copy (with outputs) goes to ``build_dir``; the committed sources are never
-written. A failing notebook does not stop the others: the run goes on and the
-result names the notebook and the cell that failed.
+copy (with outputs) goes to ``build_dir`` and, when the notebook ran, to
+``output_dir/notebooks/`` beside what it wrote, for readers who do not run it; the
+committed sources are never written. A failing notebook does not stop the others: the
+run goes on and the result names the notebook and the cell that failed.
+
+A run has an id (``$EFFNET_RUN_ID`` in every kernel), which every record carries, so
+that a notebook that gathers others' records (06) reads only this run's. Such a
+notebook names them in its metadata (``"effnet": {"after": ["02", "03"]}``) and runs
+after them, whatever ``jobs`` is.
 
 The kernel is ``python3`` as seen from the interpreter running this code:
 jupyter_client starts a kernel spec whose command is ``python`` with
@@ -15,9 +21,12 @@ that environment's Python (the tests check it).
 
 from __future__ import annotations
 
+import datetime
+import json
 import multiprocessing
 import os
 import re
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -28,6 +37,8 @@ from .records import check_budget
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+RUN_ID_VARIABLE = "EFFNET_RUN_ID"
+PUBLISHED = "notebooks"  # executed copies, under output_dir
 KERNEL_NAME = "python3"
 PATH_SOURCES = ("shapes", "folder", "imagenet")
 
@@ -147,12 +158,59 @@ def run_notebooks(budget: str = "quick", notebooks=None, jobs: int = 1, output_d
                              f"copies would overwrite the sources.")
 
     started = time.perf_counter()
-    result = RunResult(_execute_all(tasks, jobs, f"notebooks ({budget})", progress))
+    run_id = f"{datetime.datetime.now().strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    previous, os.environ[RUN_ID_VARIABLE] = os.environ.get(RUN_ID_VARIABLE), run_id
+    try:
+        runs = []
+        for wave in waves(tasks):  # a notebook that reads others' records runs after them
+            runs += _execute_all(wave, jobs, f"notebooks ({budget})", progress)
+    finally:
+        if previous is None:
+            os.environ.pop(RUN_ID_VARIABLE, None)
+        else:
+            os.environ[RUN_ID_VARIABLE] = previous
+    order = [Path(source).stem for source, _, _ in tasks]
+    result = RunResult(sorted(runs, key=lambda run: order.index(run.name)))
+    publish(result, output_dir)
     elapsed = time.perf_counter() - started
     say(f"{len(result.runs) - len(result.failed)} of {len(result.runs)} notebooks ran in "
         f"{elapsed:.0f} s; executed copies in {build_dir}, results in {output_dir}.")
     for run in result.failed:
         say(run.describe())
+    return result
+
+
+def publish(result: RunResult, output_dir: Path) -> None:
+    """Readable without running: each executed copy beside what it wrote."""
+    for run in result.runs:
+        if run.ok:
+            target = output_dir / PUBLISHED / Path(run.output).name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run.output, target)
+
+
+def runs_after(path) -> list[str]:
+    """The numbers of the notebooks whose records ``path`` reads (its ``effnet.after``)."""
+    metadata = json.loads(Path(path).read_text()).get("metadata", {})
+    return [str(n) for n in metadata.get("effnet", {}).get("after", [])]
+
+
+def waves(tasks) -> list[list]:
+    """Tasks in waves: each notebook after the notebooks it names (among those run)."""
+    def number(task) -> str:
+        return NOTEBOOK_PATTERN.match(Path(task[0]).name).group(1)
+
+    running = {number(t) for t in tasks}
+    pending, done, result = list(tasks), set(), []
+    while pending:
+        ready = [t for t in pending
+                 if all(n in done or n not in running for n in runs_after(t[0]))]
+        if not ready:
+            raise ValueError("notebooks name each other in 'effnet.after': "
+                             + ", ".join(Path(t[0]).name for t in pending))
+        result.append(ready)
+        done |= {number(t) for t in ready}
+        pending = [t for t in pending if t not in ready]
     return result
 
 

@@ -1,0 +1,55 @@
+"""The LN_PN study's plan and tables, from a made-up run table (no training here)."""
+
+import pandas as pd
+import pytest
+
+from effnet_lib.lessons import norm_investigation as study
+
+
+def _runs(values: dict) -> pd.DataFrame:
+    rows = []
+    for label, tops in values.items():
+        model = " ".join(label.split()[:1])
+        for seed, top1 in enumerate(tops):
+            rows.append(dict(label=label, model=model, norm=model.split("-")[2], group=model.split("-")[1],
+                             seed=seed, epochs=10, top1=top1, top5=1.0, top1_average=top1 / 2,
+                             top1_by_epoch=[top1 / 2, top1], train_loss=1.0, seconds=1.0, reused=False))
+    return pd.DataFrame(rows)
+
+
+def test_the_study_runs_the_main_question_first_and_every_norm_at_both_group_sizes():
+    plan = study.study_variants("quick")
+    labels = [variant.label for variant, _ in plan]
+    assert labels[:4] == ["B0-G1-GN", "B0-G1-LN_PN", "B0-G16-GN", "B0-G16-LN_PN"]
+    base = {f"B0-{g}-{n}" for g in ("G1", "G16") for n in ("BN", "GN", "LN", "LN_PN")}
+    assert base <= set(labels)
+    seeds = dict((variant.label, s) for variant, s in plan)
+    assert all(len(seeds[label]) >= 3 for label in base)  # at least 3 seeds for each norm
+    assert len(labels) == len(set(labels))
+
+
+def test_findings_are_paired_differences_and_say_what_their_interval_says():
+    runs = _runs({"B0-G1-GN": [0.60, 0.50, 0.70], "B0-G1-LN_PN": [0.40, 0.31, 0.52],
+                  "B0-G1-LN_PN deferred 1/sigma": [0.41, 0.30, 0.53]})
+    table = study.findings(runs).set_index("question")
+    gap = table.loc["LN_PN against GN, G1"]
+    assert gap.difference == pytest.approx(-0.19, abs=1e-4)  # (-0.20 - 0.19 - 0.18) / 3
+    assert gap.high < 0 and gap.says == "a lower"
+    deferred = table.loc["deferred 1/sigma against the kit's placement (LN_PN, G1)"]
+    assert deferred.low < 0 < deferred.high and deferred.says == "no clear difference"
+    assert "LN_PN against GN, G16 (the paper's comparison)" not in table.index  # not run
+
+
+def test_summary_and_curves_carry_every_variant_with_its_interval(tmp_path):
+    runs = _runs({"B0-G1-GN": [0.6, 0.5, 0.7], "B0-G1-LN_PN": [0.4, 0.3, 0.5]})
+    summary = study.summarise(runs).set_index("label")
+    assert summary.loc["B0-G1-GN", "mean"] == pytest.approx(0.6)
+    assert summary.loc["B0-G1-GN", "low"] < 0.6 < summary.loc["B0-G1-GN", "high"]
+    curves = study.curves(runs)
+    assert len(curves) == 4 and set(curves.epoch) == {1, 2}
+    written = study.write_tables(runs, tmp_path)
+    assert {p.name for p in written} >= {"ln_pn_study_runs.csv", "ln_pn_study.md",
+                                         "ln_pn_study_findings.csv"}
+    again = study.recorded_study(tmp_path)
+    assert again.top1_by_epoch.tolist() == [[0.3, 0.6], [0.25, 0.5], [0.35, 0.7],
+                                           [0.2, 0.4], [0.15, 0.3], [0.25, 0.5]]

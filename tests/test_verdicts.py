@@ -1,0 +1,37 @@
+"""Verdicts: ``holds`` is computed from the measurement, its interval and the criterion."""
+
+import pytest
+
+from effnet_lib.common.stats import mean_ci
+from effnet_lib.lessons.verdicts import INCONCLUSIVE, judge, summary, table, verdict
+
+
+@pytest.mark.parametrize("criterion, measured, interval, expected", [
+    (dict(kind="above", threshold=0.0), 0.05, [0.01, 0.09], True),
+    (dict(kind="above", threshold=0.0), 0.05, [-0.01, 0.11], INCONCLUSIVE),
+    (dict(kind="above", threshold=0.0), -0.05, [-0.09, -0.01], False),
+    (dict(kind="below", threshold=1.0), 0.67, None, True),  # an exact count
+    (dict(kind="below", threshold=1.0), 1.2, [0.9, 1.5], INCONCLUSIVE),
+    (dict(kind="within", low=1.5, high=1.7), 1.645, None, True),
+    (dict(kind="within", low=1.5, high=1.7), 1.8, None, False),
+])
+def test_judge(criterion, measured, interval, expected):
+    assert judge(criterion, measured, interval) == expected
+
+
+def test_a_verdict_takes_an_estimate_and_says_its_criterion_in_words():
+    v = verdict("a claim", "yes", "a paper", mean_ci([0.19, 0.2, 0.21]), dict(kind="above", threshold=0.0))
+    assert v["measured"] == pytest.approx(0.2)
+    assert v["interval"][0] < v["measured"] < v["interval"][1]
+    assert v["holds"] is True and "above 0" in v["criterion"]["text"]
+    with pytest.raises(ValueError, match="criterion kind 'beside'"):
+        verdict("c", "r", "s", 1.0, dict(kind="beside", threshold=0))
+
+
+def test_the_prose_counts_what_the_table_says():
+    verdicts = [verdict("first", "r", "s", 2.0, dict(kind="above", threshold=1.0)),
+                verdict("second", "r", "s", 0.5, dict(kind="above", threshold=1.0)),
+                verdict("third", "r", "s", 1.0, dict(kind="above", threshold=1.0), interval=[0.5, 1.5])]
+    text = summary(verdicts)
+    assert text.startswith("Of 3 claims checked in this run, 1 hold, 1 do not and 1 are inconclusive")
+    assert list(table(verdicts)["verdict"]) == ["holds", "does not hold", "inconclusive"]
