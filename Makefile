@@ -1,19 +1,24 @@
 # Two commands on a fresh machine with Python 3.10+:
-#   make test        create .venv, install the kit with its dev extra, run the tests
 #   make reproduce   the main job: run the notebooks (quick budget), tables and figures into figures/
+#   make test        create .venv, install the kit with its dev extra, run the tests
+# and one to teach from:
+#   make lab         register .venv as the Jupyter kernel "effnet-kit", start JupyterLab in notebooks/
+# On a GPU machine add EXTRAS=gpu to any of them (TensorFlow's CUDA build instead of the CPU one).
 PYTHON ?= python3
 VENV ?= .venv
+EXTRAS ?= dev
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(EXTRAS)
+KERNEL := effnet-kit
 
-.PHONY: test reproduce install clean
+.PHONY: test reproduce install lab kernel clean
 
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -21,6 +26,12 @@ test: $(STAMP)
 
 reproduce: $(STAMP)
 	$(VENV)/bin/effnet reproduce --budget quick --output-dir figures
+
+kernel: $(STAMP)
+	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))"
+
+lab: kernel
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

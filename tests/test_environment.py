@@ -1,0 +1,35 @@
+"""The lessons' first cell: each problem named in one line with the command that fixes it."""
+
+import pytest
+
+from effnet_lib.lessons import environment
+
+
+@pytest.mark.parametrize("keras, tensorflow, expected", [
+    ("3.5.0", "2.17.0", ""),
+    ("2.15.0", "2.15.0", "Keras 2"),
+    (None, "2.17.0", "Keras is not installed"),
+    ("3.5.0", None, "TensorFlow is not installed"),
+    ("3.0.1", "2.15.1", "predates Keras 3 support"),
+])
+def test_a_keras_and_tensorflow_pair_is_diagnosed_in_one_line(keras, tensorflow, expected):
+    problem = environment.keras_problem(keras, tensorflow)
+    if not expected:
+        assert problem == ""
+    else:
+        assert expected in problem and "\n" not in problem
+        assert "make lab" in problem or "ipykernel install" in problem  # says what to run
+
+
+def test_this_kernel_passes_and_the_cell_prints_one_line_per_check():
+    lines = []
+    found = environment.check_environment("smoke", "build/figures", say=lines.append)
+    assert [f.name for f in found][:3] == ["python", "effnet_lib", "tensorflow"]
+    assert any(line.split()[:2] == ["ok", "device"] for line in lines)
+    assert [line.split() for line in lines[-2:]] == [["ok", "budget", "smoke"],
+                                                     ["ok", "output_dir", "build/figures"]]
+
+
+def test_a_bad_budget_stops_the_lesson_with_the_choices():
+    with pytest.raises(RuntimeError, match="budget: choose one of smoke, quick, full"):
+        environment.check_environment("quik", say=lambda *_: None)
