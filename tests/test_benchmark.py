@@ -90,7 +90,9 @@ def test_group_size_sweep_counts_and_plots(tmp_path):
     assert (table.seconds_min <= table.seconds).all() and (table.seconds > 0).all()
     np.testing.assert_allclose(table.macs_per_s_G, table.macs / table.seconds / 1e9)
     fig = conv_bench.plot(table)
-    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2
+    # one line per implementation, and depthwise (measured with "native" only) as its own star
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 3
+    assert [line.get_marker() for line in fig.axes[0].lines].count("*") == 1
     winners = conv_bench.winners(table, group_size=8)
     assert winners[0]["backend"] == "tensorflow" and winners[0]["winner"] in ("native", "split")
     with pytest.raises(ValueError, match="must divide channels=32"):

@@ -53,3 +53,29 @@ def test_summary_and_curves_carry_every_variant_with_its_interval(tmp_path):
     again = study.recorded_study(tmp_path)
     assert again.top1_by_epoch.tolist() == [[0.3, 0.6], [0.25, 0.5], [0.35, 0.7],
                                            [0.2, 0.4], [0.15, 0.3], [0.25, 0.5]]
+
+
+def test_the_readme_shows_the_recorded_study_as_computed_from_its_runs():
+    """README's study block is the one written from figures/ln_pn_study_runs.csv."""
+    from pathlib import Path
+
+    runs = study.recorded_study()
+    assert runs is not None, "figures/ln_pn_study_runs.csv is missing: run the study"
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert study.readme_section(runs) in readme, (
+        "README's LN_PN tables differ from figures/ln_pn_study_runs.csv: run "
+        "`python -m effnet_lib.lessons.norm_investigation --write-readme README.md`")
+
+
+def test_write_readme_replaces_only_the_block_and_refuses_a_readme_without_one(tmp_path):
+    runs = _runs({"B0-G1-GN": [0.6, 0.5, 0.7], "B0-G1-LN_PN": [0.4, 0.3, 0.5]})
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{study.README_BEGIN}\nold\n{study.README_END}\nafter\n")
+    study.write_readme(readme, runs)
+    text = readme.read_text()
+    assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
+    assert "| B0-G1-GN" in text and "Not run yet" in text
+    readme.write_text("no block here")
+    with pytest.raises(ValueError, match="has no study block"):
+        study.write_readme(readme, runs)
+    assert readme.read_text() == "no block here"

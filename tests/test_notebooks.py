@@ -36,6 +36,21 @@ def test_committed_notebook_is_clean_with_one_parameters_cell(name):
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_a_lesson_names_the_kits_kernel_and_checks_its_environment_first(name):
+    from effnet_lib.lessons.environment import KERNEL_NAME
+
+    notebook = nbformat.read(NOTEBOOKS[name], as_version=4)
+    assert notebook.metadata.kernelspec.name == KERNEL_NAME
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert "check_environment(budget, output_dir)" in code[1].source
+    # run by hand, a lesson writes under build/ (ignored by git), never over figures/
+    assert 'output_dir = "../build/figures"' in code[0].source
+    makefile = (NOTEBOOKS_DIR.parent / "Makefile").read_text()
+    assert f"KERNEL := {KERNEL_NAME}" in makefile
+
+
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_every_notebook_has_a_check(name):
     assert name in CHECKS, f"no check for notebook {name}: add one to CHECKS in tests/test_notebooks.py"
 

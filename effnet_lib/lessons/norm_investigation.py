@@ -196,6 +196,65 @@ def findings(runs: pd.DataFrame, column: str = "top1") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def readme_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-variant table as the README shows it."""
+    table = summarise(runs)
+    return pd.DataFrame({"variant": table.label, "seeds": table.seeds,
+                         "top-1, mean [95% interval]": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
+                                                        for m, lo, hi in zip(table["mean"], table.low, table.high)],
+                         "range": [f"{a:.3f}-{b:.3f}" for a, b in zip(table["min"], table["max"])]})
+
+
+def readme_findings(runs: pd.DataFrame) -> pd.DataFrame:
+    """The paired differences as the README shows them."""
+    table = findings(runs)
+    interval = [f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(lo) else "" for lo, hi in zip(table.low, table.high)]
+    return pd.DataFrame({"question": table.question, "seeds": table.seeds,
+                         "a - b, top-1": [f"{d:+.3f}" for d in table.difference],
+                         "95% interval": interval, "says": table.says})
+
+
+README_BEGIN = "<!-- ln_pn_study: written by `python -m effnet_lib.lessons.norm_investigation --write-readme README.md` -->"
+README_END = "<!-- ln_pn_study: end -->"
+
+
+def readme_section(runs: pd.DataFrame) -> str:
+    """The README's study tables, written from the runs (between :data:`README_BEGIN` and
+    :data:`README_END`): per variant, then the paired differences, and which variants of
+    the plan have not run yet."""
+    from ..common.files import markdown
+
+    planned = [variant.label for variant, _ in study_variants("quick")]
+    missing = [label for label in planned if label not in set(runs.label)]
+    epochs = ", ".join(str(e) for e in sorted(runs.epochs.unique()))
+    text = [README_BEGIN, "",
+            f"{len(runs)} runs ({runs.label.nunique()} variants, {epochs} epochs); final top-1 on the "
+            "validation images, mean over seeds with its 95% interval (t distribution) and the range:",
+            "", markdown(readme_summary(runs)).rstrip(), "",
+            "Paired by seed (a - b for runs of the same seed), mean and 95% interval:", "",
+            markdown(readme_findings(runs)).rstrip(), ""]
+    if missing:
+        text += [f"Not run yet (the study stopped here; rerunning it reuses the runs above): "
+                 f"{', '.join(missing)}.", ""]
+    text.append(README_END)
+    return "\n".join(text)
+
+
+def write_readme(path, runs: pd.DataFrame) -> None:
+    """Replace the study's block in the README at ``path`` with :func:`readme_section`."""
+    from pathlib import Path
+
+    from ..common.files import write_text
+
+    text = Path(path).read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{path} has no study block: add the lines {README_BEGIN!r} and "
+                         f"{README_END!r} where the tables go.")
+    before, rest = text.split(README_BEGIN, 1)
+    after = rest.split(README_END, 1)[1]
+    write_text(Path(path), before + readme_section(runs) + after)
+
+
 def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
     """(variant, seeds) in the order they run, most telling first, so that a study stopped
     part-way has already answered the main question: GN against LN_PN (G1, then the paper's
@@ -209,14 +268,14 @@ def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
 
     changes = ln_pn_variants()
     deferred = [(v, seeds) for v in changes if "deferred" in v.label]
-    learning_rates = [(v, few) for v in changes if " lr " in v.label]
+    ln_pn_rates = [(v, few) for v in changes if " lr " in v.label and "LN_PN" in v.label]
+    gn_rates = [(v, few) for v in changes if " lr " in v.label and "LN_PN" not in v.label]
     epsilons = [(v, few) for v in changes if "eps" in v.label]
     longer = BUDGETS[budget]["epochs"] * 2
     epochs = [(Variant(f"{model} {longer} epochs", model, case=dict(epochs=longer)), few)
               for model in ("B0-G1-LN_PN", "B0-G1-GN")]
-    return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred
-            + base("G1", ("BN", "LN")) + learning_rates + base("G16", ("BN", "LN"))
-            + epsilons + epochs)
+    return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred + ln_pn_rates
+            + base("G1", ("BN", "LN")) + epsilons + gn_rates + base("G16", ("BN", "LN")) + epochs)
 
 
 def write_tables(runs: pd.DataFrame, output_dir) -> list:
@@ -251,17 +310,6 @@ def main(budget: str = "quick", output_dir="figures", say=print) -> list:
     return written
 
 
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", choices=tuple(BUDGETS), default="quick")
-    parser.add_argument("--output-dir", default="figures")
-    arguments = parser.parse_args()
-    for path in main(arguments.budget, arguments.output_dir):
-        print(f"wrote {path}")
-
-
 def recorded_study(directory=None) -> pd.DataFrame | None:
     """The per-run table the study last wrote into the kit's ``figures/`` (or ``directory``),
     with ``top1_by_epoch`` as lists; None where there is none (an installed kit, or a clone
@@ -274,3 +322,24 @@ def recorded_study(directory=None) -> pd.DataFrame | None:
     runs = pd.read_csv(path)
     runs["top1_by_epoch"] = [[float(v) for v in str(c).split()] for c in runs.top1_by_epoch]
     return runs
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", choices=tuple(BUDGETS), default="quick")
+    parser.add_argument("--output-dir", default="figures")
+    parser.add_argument("--write-readme", metavar="README",
+                        help="only rewrite the study's tables in this README from the runs "
+                             "recorded in --output-dir; train nothing")
+    arguments = parser.parse_args()
+    if arguments.write_readme:
+        recorded = recorded_study(arguments.output_dir)
+        if recorded is None:
+            parser.error(f"no ln_pn_study_runs.csv in {arguments.output_dir}: run the study first")
+        write_readme(arguments.write_readme, recorded)
+        print(f"wrote the study's tables into {arguments.write_readme}")
+    else:
+        for path in main(arguments.budget, arguments.output_dir):
+            print(f"wrote {path}")
