@@ -30,8 +30,10 @@ reproduce: $(STAMP)
 kernel: $(STAMP)
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))"
 
+# Lessons are saved without outputs (as committed): running them leaves git status clean.
 lab: kernel
-	$(VENV)/bin/jupyter lab --notebook-dir notebooks
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks \
+	    --ContentsManager.pre_save_hook=effnet_lib.lessons.environment.strip_outputs_on_save
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -68,7 +68,7 @@ def lab(tmp_path_factory):
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, work / NOTEBOOK)
     port, token = free_port(), "effnet-browser-test"
     env = dict(os.environ, JUPYTER_PATH=str(home / "data"), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_RUNTIME_DIR=str(home / "runtime"), MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="2",
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), TF_CPP_MIN_LOG_LEVEL="2",
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
                JUPYTERLAB_SETTINGS_DIR=str(home / "settings"))
     log = open(home / "lab.log", "w")
@@ -76,7 +76,9 @@ def lab(tmp_path_factory):
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         "--ServerApp.open_browser=False", "--LabApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else []),
+         "--ServerApp.open_browser=False", "--LabApp.expose_app_in_browser=True",
+         # as `make lab` runs it: lessons saved without outputs
+         "--ContentsManager.pre_save_hook=effnet_lib.lessons.environment.strip_outputs_on_save"] + (["--allow-root"] if os.geteuid() == 0 else []),
         env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -119,7 +121,7 @@ def test_the_explorer_renders_and_follows_its_controls_in_a_browser(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=lab["browser"], headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page = browser.new_page(viewport={"width": 1500, "height": 1500})
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         try:
@@ -133,6 +135,9 @@ def test_the_explorer_renders_and_follows_its_controls_in_a_browser(lab):
     errors = [m for m in problems if not any(noise in m for noise in OFFLINE_NOISE)]
     assert not errors, f"JavaScript errors in the console: {errors}"
     assert SCREENSHOT.stat().st_size > 10_000
+    saved = json.loads((lab["work"] / NOTEBOOK).read_text())  # saved by the test, as `make lab` saves
+    code = [cell for cell in saved["cells"] if cell["cell_type"] == "code"]
+    assert all(cell["outputs"] == [] and cell["execution_count"] is None for cell in code)
 
 
 def work_the_explorer(page, lab):
@@ -177,5 +182,11 @@ def work_the_explorer(page, lab):
     assert macs_shown(summary_numbers(page)) == expected("B0-G1-LN_PN", 176)
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.get_by_text("Python (effnet-kit) | Idle").wait_for(timeout=60_000)  # plots redrawn
     page.locator(".widget-vbox", has_text="Configuration").first.scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOT))
+    before = (lab["work"] / NOTEBOOK).stat().st_mtime
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    deadline = time.time() + 30
+    while (lab["work"] / NOTEBOOK).stat().st_mtime == before and time.time() < deadline:
+        page.wait_for_timeout(250)

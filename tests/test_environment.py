@@ -33,3 +33,23 @@ def test_this_kernel_passes_and_the_cell_prints_one_line_per_check():
 def test_a_bad_budget_stops_the_lesson_with_the_choices():
     with pytest.raises(RuntimeError, match="budget: choose one of smoke, quick, full"):
         environment.check_environment("quik", say=lambda *_: None)
+
+
+def test_make_lab_saves_lessons_without_outputs():
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# text"),
+                                               nbformat.v4.new_code_cell("1 + 1")])
+    notebook.cells[1].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"},
+                                                        execution_count=1)]
+    notebook.cells[1].execution_count = 1
+    model = {"type": "notebook", "content": notebook}
+    environment.strip_outputs_on_save(model=model, path="01.ipynb", contents_manager=None)
+    assert notebook.cells[1].outputs == [] and notebook.cells[1].execution_count is None
+    assert notebook.cells[0].source == "# text"
+    text = {"type": "file", "content": "keep me"}
+    environment.strip_outputs_on_save(model=text, path="notes.txt")
+    assert text["content"] == "keep me"
+    from pathlib import Path
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "pre_save_hook=effnet_lib.lessons.environment.strip_outputs_on_save" in makefile

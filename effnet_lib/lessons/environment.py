@@ -112,3 +112,16 @@ def check_environment(budget: str, output_dir=None, say=print) -> list[Finding]:
         raise RuntimeError("This kernel cannot run the lesson: "
                            + "; ".join(f"{f.name}: {f.problem}" for f in problems))
     return result
+
+
+def strip_outputs_on_save(model: dict, path: str, **_) -> None:
+    """JupyterLab pre-save hook (``make lab`` sets it): a lesson is saved without outputs and
+    execution counts, as it is committed, so running the lessons leaves ``git status`` clean.
+    The open notebook keeps its outputs; the executed lessons of the last ``make reproduce``
+    are in ``figures/notebooks/``. Other files are saved as they are."""
+    if model.get("type") != "notebook" or not isinstance(model.get("content"), dict):
+        return
+    for cell in model["content"].get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
