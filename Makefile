@@ -32,7 +32,7 @@ kernel: $(STAMP)
 
 # Lessons are saved without outputs (as committed): running them leaves git status clean.
 lab: kernel
-	$(VENV)/bin/jupyter lab --notebook-dir notebooks \
+	$(VENV)/bin/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root) \
 	    --ContentsManager.pre_save_hook=effnet_lib.lessons.environment.strip_outputs_on_save
 
 clean:
