@@ -4,6 +4,7 @@
 * :mod:`.data`: ``data make-shapes|show|build-tfrecords|bench``;
 * :mod:`.training`: ``train``, ``validate``, ``finetune`` (a case's options come
   from its fields);
+* :mod:`.inference`: ``export``, ``predict``;
 * :mod:`.bench`: ``benchmark``, ``benchmark-groups``;
 * :mod:`.lessons`: ``tables``, ``reproduce``.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import bench, data, lessons, models, training
+from . import bench, data, inference, lessons, models, training
 from .common import EPILOG
 
-GROUPS = (models, data, training, bench, lessons)
+GROUPS = (models, data, training, inference, bench, lessons)
 
 
 def build_parser() -> argparse.ArgumentParser:
