@@ -125,6 +125,52 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(shapes, tmp_path, monk
     assert checkpoints.latest(tmp_path) == good and (good / "model.weights.h5").is_file()
 
 
+def test_a_damaged_checkpoint_is_named_and_skipped_for_the_newest_intact_one(tmp_path):
+    from effnet_lib import build_model
+
+    model = build_model("B0-G1-GN", image_size=32, num_classes=4, **TINY)
+    good = checkpoints.write(tmp_path / "epoch-0001", model, dict(epoch=1))
+    newest = checkpoints.write(tmp_path / "epoch-0002", model, dict(epoch=2))
+    assert checkpoints.damage(newest) == "" and checkpoints.latest(tmp_path) == newest
+    weights = newest / checkpoints.WEIGHTS
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:1000])  # a truncated copy
+    said = []
+    assert checkpoints.latest(tmp_path, say=said.append) == good
+    assert said == [f"warning: skipping the damaged checkpoint {newest}: model.weights.h5 has "
+                    f"1,000 bytes, {size:,} were written"]
+    with pytest.raises(FileNotFoundError, match="is damaged: model.weights.h5 has 1,000 bytes"):
+        checkpoints.resolve(newest)  # named directly (validate, finetune --init-path)
+    data = bytearray((good / checkpoints.WEIGHTS).read_bytes())  # same size, one byte changed
+    data[len(data) // 2] ^= 0xFF
+    (good / checkpoints.WEIGHTS).write_bytes(bytes(data))
+    assert "does not match its recorded checksum" in checkpoints.damage(good)
+    with pytest.raises(FileNotFoundError, match="every checkpoint is damaged.*epoch-0002.*epoch-0001"):
+        checkpoints.latest(tmp_path)
+
+
+@pytest.mark.slow
+def test_rerunning_train_after_the_newest_checkpoint_was_truncated_resumes_from_the_one_before(
+        shapes, tmp_path, capsys):
+    from effnet_lib.cli import main
+
+    run = tmp_path / "run"
+    command = ["train", "--config", "B0-G1-GN-Native_16IPU_2x8", "--data", f"shapes:{shapes}",
+               "--checkpoint-dir", str(run), "--image-size", "32", "--batch-size", "8",
+               "--gradient-accumulation-count", "1", "--replicas", "1", "--precision", "32.32",
+               "--width-coefficient", "0.25", "--depth-coefficient", "0.25",
+               "--max-updates-per-epoch", "2", "--validation", "false"]
+    assert main(command + ["--epochs", "2"]) == 0
+    weights = run / "epoch-0002" / checkpoints.WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:1000])
+    capsys.readouterr()
+    assert main(command + ["--epochs", "2"]) == 0  # the same command again
+    out = capsys.readouterr().out
+    assert f"warning: skipping the damaged checkpoint {run / 'epoch-0002'}" in out
+    assert "resuming" in out and "after epoch 1" in out
+    assert checkpoints.damage(run / "epoch-0002") == ""  # epoch 2 trained and written again
+
+
 def test_a_nan_loss_stops_with_a_clear_message(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")

@@ -8,11 +8,16 @@ during a write leaves the previous checkpoints intact and the partial one is
 ignored (and cleaned up) on the next run. The weight average lives in
 ``average/``, written the same way. Loading builds the model from the spec in
 ``meta.json`` and loads weights into it: nothing from the file is executed.
+
+``meta.json`` also records the size and SHA-256 of the weights file, so a checkpoint
+damaged after it was written (a truncated copy, a bad disk) is recognised: resuming skips
+it with one warning line naming it and why, and takes the newest intact one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import shutil
@@ -22,6 +27,40 @@ from ..models.spec import EfficientNetSpec
 
 PATTERN = re.compile(r"^epoch-(\d{4,})$")
 AVERAGE = "average"
+WEIGHTS = "model.weights.h5"
+
+
+def file_record(path: Path) -> dict:
+    """What a checkpoint records of a file it holds: its size and SHA-256."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return dict(bytes=path.stat().st_size, sha256=digest.hexdigest())
+
+
+def damage(folder) -> str:
+    """Why the checkpoint ``folder`` cannot be used ('' when it is intact). A checkpoint
+    written before checksums were recorded is taken as intact if its files are there."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+    except FileNotFoundError:
+        return "no meta.json"
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return f"meta.json is not readable JSON ({error})"
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        return f"no {WEIGHTS}"
+    expected = meta.get("files", {}).get(WEIGHTS)
+    if expected is None:
+        return ""
+    size = weights.stat().st_size
+    if size != expected["bytes"]:
+        return f"{WEIGHTS} has {size:,} bytes, {expected['bytes']:,} were written"
+    if file_record(weights)["sha256"] != expected["sha256"]:
+        return f"{WEIGHTS} does not match its recorded checksum"
+    return ""
 
 
 def spec_to_dict(spec: EfficientNetSpec) -> dict:
@@ -35,7 +74,8 @@ def write(folder: Path, model, meta: dict) -> Path:
     if partial.exists():
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
-    model.save_weights(partial / "model.weights.h5")
+    model.save_weights(partial / WEIGHTS)
+    meta = dict(meta, files={WEIGHTS: file_record(partial / WEIGHTS)})
     (partial / "meta.json").write_text(json.dumps(meta, indent=1))
     if folder.exists():
         old = folder.with_name(folder.name + ".old")
@@ -52,14 +92,28 @@ def epoch_folder(directory: Path, epoch: int) -> Path:
     return Path(directory) / f"epoch-{epoch:04d}"
 
 
-def latest(directory) -> Path | None:
-    """The newest complete epoch checkpoint in ``directory``, or None."""
+def latest(directory, say=None) -> Path | None:
+    """The newest intact epoch checkpoint in ``directory``, or None when there is none.
+    Damaged ones are skipped, each with one line through ``say`` naming it and why; when
+    checkpoints exist but none is intact, a clear error says so."""
     directory = Path(directory)
     if not directory.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in directory.iterdir()
-             if (m := PATTERN.match(p.name)) and (p / "meta.json").is_file()]
-    return max(found)[1] if found else None
+    found = sorted(((int(m.group(1)), p) for p in directory.iterdir()
+                    if (m := PATTERN.match(p.name)) and p.is_dir()), reverse=True)
+    skipped = []
+    for _, path in found:
+        reason = damage(path)
+        if not reason:
+            return path
+        skipped.append(f"{path.name} ({reason})")
+        if say is not None:
+            say(f"warning: skipping the damaged checkpoint {path}: {reason}")
+    if skipped:
+        raise FileNotFoundError(
+            f"{directory}: every checkpoint is damaged: {'; '.join(skipped)}. Restore one from a "
+            f"copy, or delete the folder (or pick another) to start the run again.")
+    return None
 
 
 def clean_partials(directory) -> list[Path]:
@@ -87,12 +141,17 @@ def read_meta(folder) -> dict:
     return json.loads(meta.read_text())
 
 
-def resolve(path) -> Path:
-    """A checkpoint folder from a checkpoint or a run folder (its newest epoch)."""
+def resolve(path, say=print) -> Path:
+    """A checkpoint folder from a checkpoint or a run folder (its newest intact epoch);
+    a damaged checkpoint named directly is an error saying why."""
     path = Path(path)
     if (path / "meta.json").is_file():
+        reason = damage(path)
+        if reason:
+            raise FileNotFoundError(f"{path} is damaged: {reason}. Use another checkpoint "
+                                    f"(the run folder gives its newest intact one).")
         return path
-    newest = latest(path)
+    newest = latest(path, say=say)
     if newest is None:
         raise FileNotFoundError(f"{path}: no checkpoint there (expected a folder with meta.json, or "
                                 f"a run folder holding epoch-NNNN/ checkpoints).")
@@ -107,7 +166,7 @@ def load_model(path, image_size: int | None = None):
     meta = read_meta(folder)
     spec = EfficientNetSpec.from_dict(meta["spec"])
     model = build_model(spec, image_size=image_size or meta["image_size"])
-    model.load_weights(folder / "model.weights.h5")
+    model.load_weights(folder / WEIGHTS)
     return model, meta
 
 

@@ -167,14 +167,14 @@ def _resume(run_dir: Path, chief: bool, model, core, meta: dict, say) -> int:
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.clean_partials(run_dir)
-    newest = checkpoints.latest(run_dir)
+    newest = checkpoints.latest(run_dir, say=say)
     resumed_from = 0
     if newest is not None:
         saved = checkpoints.read_meta(newest)
         _check_same_run(saved, meta, run_dir)
         # Built first, the optimiser takes its saved slots and update count from the file.
         model.optimizer.build(model.trainable_variables)
-        core.load_weights(newest / "model.weights.h5")
+        core.load_weights(newest / checkpoints.WEIGHTS)
         resumed_from = saved["epoch"]
         say(f"resuming {run_dir} after epoch {resumed_from} (weight update {saved['updates']}); "
             f"the learning-rate schedule and metrics log continue from there.")
@@ -199,9 +199,14 @@ def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core
     saver = CheckpointWithAverage(run_dir, meta, plan.epoch_at, case.weight_avg_exp, guard, chief,
                                   saved_model=core if core is not model else None,
                                   keep=max(2, case.weight_avg_n + 1))
-    average = run_dir / checkpoints.AVERAGE / "model.weights.h5"
-    if resumed_from and average.is_file():
-        saver.resume_average(checkpoints.load_model(average.parent)[0])
+    average = run_dir / checkpoints.AVERAGE
+    if resumed_from and (average / checkpoints.WEIGHTS).is_file():
+        reason = checkpoints.damage(average)
+        if reason:
+            say(f"warning: the weight average {average} is damaged ({reason}): it starts again "
+                f"from the resumed weights.")
+        else:
+            saver.resume_average(checkpoints.load_model(average)[0])
     callbacks = [guard]
     if validation_data and train_data.num_examples is not None:  # synthetic data has none
         callbacks.append(EpochValidation(
@@ -242,7 +247,7 @@ def _final_validation(core, data, case, class_names, run_dir: Path, chief: bool)
     if case.weight_avg_n:
         averages["mean_of_last_epochs"] = run_dir / checkpoints.mean_folder_name(case.weight_avg_n)
     for key, folder in averages.items():
-        if (folder / "model.weights.h5").is_file():
+        if (folder / checkpoints.WEIGHTS).is_file() and not checkpoints.damage(folder):
             averaged, _ = checkpoints.load_model(folder)
             result[key] = evaluate(averaged, data, case.image_size, class_names=class_names,
                                    batch_size=batch_size)
