@@ -77,14 +77,15 @@ def devices() -> list[str]:
 
 def findings(budget: str, output_dir=None) -> list[Finding]:
     """Every check, in the order the cell prints them."""
-    import effnet_lib
+    from pathlib import Path
 
     from .records import BUDGETS
 
     python_ok = sys.version_info >= (3, 10)
+    package = Path(__file__).resolve().parents[1]  # effnet_lib/, without importing the API
     result = [Finding("python", sys.version.split()[0],
                       "" if python_ok else "the kit needs Python 3.10 or newer"),
-              Finding("effnet_lib", f"{effnet_lib.__version__} from {effnet_lib.__file__}")]
+              Finding("effnet_lib", f"{version_of('effnet-kit') or 'not installed'} from {package}")]
     tf_version, keras_version = tensorflow_version(), version_of("keras")
     problem = keras_problem(keras_version, tf_version)
     result.append(Finding("tensorflow", f"{tf_version}, keras {keras_version}", problem))
