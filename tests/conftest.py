@@ -9,6 +9,22 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def kit_folder_of_its_own(tmp_path_factory):
+    """The suite never reads or writes the user's ``~/.cache/effnet-kit`` (data sets, the
+    trained-run cache, the saved conv_impl choice): ``$EFFNET_DATA_DIR`` points at a fresh
+    folder for the whole session, inherited by subprocesses and notebook kernels."""
+    from effnet_lib.common.paths import DATA_DIR_VARIABLE
+
+    previous = os.environ.get(DATA_DIR_VARIABLE)
+    os.environ[DATA_DIR_VARIABLE] = str(tmp_path_factory.mktemp("effnet-kit-data"))
+    yield
+    if previous is None:
+        os.environ.pop(DATA_DIR_VARIABLE, None)
+    else:
+        os.environ[DATA_DIR_VARIABLE] = previous
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

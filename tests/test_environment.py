@@ -53,3 +53,19 @@ def test_make_lab_saves_lessons_without_outputs():
     from pathlib import Path
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     assert "pre_save_hook=effnet_lib.lessons.environment.strip_outputs_on_save" in makefile
+
+
+def test_the_suite_keeps_out_of_the_users_kit_folder():
+    """conftest's session fixture: data sets, cached runs and conv_impl choices of the tests go
+    to a temporary folder, never to ~/.cache/effnet-kit (where a malformed conv_impl.json or a
+    saved "native" choice of the user's would change what the suite measures)."""
+    import os
+    from pathlib import Path
+
+    from effnet_lib.common.paths import data_dir
+    from effnet_lib.models.conv_impl import user_choices_path
+
+    home_default = Path.home() / ".cache" / "effnet-kit"
+    assert data_dir() != home_default and home_default not in data_dir().parents
+    assert user_choices_path().parent == data_dir()
+    assert os.environ["EFFNET_DATA_DIR"] == str(data_dir())  # inherited by subprocesses
