@@ -233,6 +233,10 @@ def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
                  "--validation", "false", "--checkpoint-dir", str(tmp_path / "r")]) == 0
     printed = capsys.readouterr().out
     assert "2 weight updates" in printed and "pipeline stages have no TF/Keras counterpart" in printed
+    # validating that run defaults to its own data, synthetic and endless: a clear error, at once
+    # (before the fix it ran until killed)
+    assert main(["validate", "--checkpoint", str(tmp_path / "r")]) == 2
+    assert "is synthetic data, endless" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -29,6 +29,10 @@ def evaluate(model, data: str, image_size: int, class_names=None, batch_size: in
     from ..data import make_dataset
 
     valid = make_dataset(data, "validation", image_size, batch_size)
+    if valid.num_examples is None:  # synthetic images never end: evaluating would not stop
+        raise ValueError(f"{data!r} is synthetic data, endless and without labels worth scoring: "
+                         f"validate on real data, e.g. --data shapes or --data folder:PATH (with "
+                         f"the classes the model was trained on).")
     if class_names is not None and list(valid.class_names) != list(class_names):
         raise ValueError(f"{data}: its classes differ from the model's ({len(valid.class_names)} vs "
                          f"{len(class_names)}): validate on the data the model was trained on.")
