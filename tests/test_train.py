@@ -345,3 +345,36 @@ def test_validation_every_epoch_and_the_mean_of_the_last_epochs(shapes, tmp_path
     mean = checkpoints.read_meta(run / "mean-last-1-epochs")
     assert mean["mean_of_epochs"] == [1, 2]  # epochs >= final - N, as the reference's --weight-avg-N
     assert set(result.validation) >= {"top1", "average", "mean_of_last_epochs"}
+
+
+def test_a_run_folder_in_use_stops_a_second_run_and_a_stale_lock_is_taken_over(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from effnet_lib.training.run_lock import LOCK, run_folder_lock
+
+    run = tmp_path / "run"
+    said = []
+    with run_folder_lock(run, say=said.append):
+        owner = json.loads((run / LOCK).read_text())
+        other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+        try:
+            (run / LOCK).write_text(json.dumps(dict(owner, pid=other.pid)))  # another live process
+            with pytest.raises(ValueError, match=f"in use by process {other.pid}"):
+                with run_folder_lock(run, say=said.append):
+                    pass
+        finally:
+            other.kill()
+            other.wait()
+        # that process is gone now: its lock is stale and taken over, with a warning
+        with run_folder_lock(run, say=said.append):
+            assert json.loads((run / LOCK).read_text())["pid"] == owner["pid"]
+        assert said == [f"warning: {run / LOCK} was left by process {other.pid}, which is no "
+                        f"longer running: taking it over."]
+    assert not (run / LOCK).exists()  # released at the end
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    with pytest.raises(ValueError, match="cannot create the run folder"):
+        with run_folder_lock(blocked / "run"):
+            pass

@@ -24,6 +24,7 @@ from .distribution import is_chief, is_multi_worker, strategy_for
 from .evaluation import at_size, evaluate, loss_for, metrics_for
 from .multiworker import fit_across_workers
 from .plan import RunPlan, fold_replicas, plan_run
+from .run_lock import run_folder_lock
 
 
 @dataclass
@@ -79,25 +80,27 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         core, model = _build_and_compile(case, spec, plan, train_data, augmentation.soft_labels,
                                          is_multi_worker(strategy), l2_regularization, say)
     meta = _run_meta(case, spec, plan, train_data, data, seed)
-    resumed_from = _resume(run_dir, chief, model, core, meta, say)
-    guard, saver, callbacks = _callbacks(case, run_dir, meta, plan, chief, core, model, train_data,
-                                         resumed_from, data if validate_every_epoch else None, say)
-    history = []
-    if training:
-        history = _fit(model, train_data, plan, strategy, callbacks, plan.first_log(resumed_from),
-                       augmentation.soft_labels, progress)
-    if guard.stopped:
-        say(f"error: {guard.stopped}")
-    if train_data.skipped():
-        say(f"skipped {train_data.skipped()} corrupt images")
-    result = None
-    if validation and train_data.num_examples is None:
-        say("no validation: synthetic data has no validation set.")
-    elif validation and not guard.stopped:
-        result = _final_validation(core, data, case, train_data.class_names, run_dir, chief)
-    reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
-    return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
-                       resumed_from, history, result, guard.stopped, core)
+    with run_folder_lock(run_dir, enabled=chief, say=say):  # one run per folder
+        resumed_from = _resume(run_dir, chief, model, core, meta, say)
+        guard, saver, callbacks = _callbacks(
+            case, run_dir, meta, plan, chief, core, model, train_data, resumed_from,
+            data if validate_every_epoch else None, say)
+        history = []
+        if training:
+            history = _fit(model, train_data, plan, strategy, callbacks,
+                           plan.first_log(resumed_from), augmentation.soft_labels, progress)
+        if guard.stopped:
+            say(f"error: {guard.stopped}")
+        if train_data.skipped():
+            say(f"skipped {train_data.skipped()} corrupt images")
+        result = None
+        if validation and train_data.num_examples is None:
+            say("no validation: synthetic data has no validation set.")
+        elif validation and not guard.stopped:
+            result = _final_validation(core, data, case, train_data.class_names, run_dir, chief)
+        reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
+        return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
+                           resumed_from, history, result, guard.stopped, core)
 
 
 def case_augmentation(case: CaseConfig, valid_preprocessing: bool = False):
