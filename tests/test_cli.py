@@ -74,3 +74,14 @@ def test_profile_summary_and_json(capsys):
 def test_profile_stages_of_a_model_needs_splits(capsys):
     assert main(["profile", "B0", "--stages"]) == 2
     assert "--stages needs --splits" in capsys.readouterr().err
+
+
+def test_version(capsys):
+    import importlib.metadata
+
+    from effnet_lib.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"effnet-kit {importlib.metadata.version('effnet-kit')}"

@@ -20,11 +20,22 @@ from .common import EPILOG
 GROUPS = (models, data, training, inference, bench, lessons)
 
 
+def kit_version() -> str:
+    """The installed distribution's version (``make`` installs the kit, editable)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("effnet-kit")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed: run `make install`)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="effnet", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="EfficientNet with group convolutions, batch-independent normalisation and "
                     "reduced-resolution training (Masters et al., 2021) on TensorFlow 2 + Keras 3.")
+    parser.add_argument("--version", action="version", version=f"effnet-kit {kit_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(sub)
