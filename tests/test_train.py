@@ -161,6 +161,7 @@ def test_rerunning_train_after_the_newest_checkpoint_was_truncated_resumes_from_
                "--width-coefficient", "0.25", "--depth-coefficient", "0.25",
                "--max-updates-per-epoch", "2", "--validation", "false"]
     assert main(command + ["--epochs", "2"]) == 0
+    assert "warning: the warm-up (5 epochs) lasts the whole run (2 epochs)" in capsys.readouterr().out
     weights = run / "epoch-0002" / checkpoints.WEIGHTS
     weights.write_bytes(weights.read_bytes()[:1000])
     capsys.readouterr()

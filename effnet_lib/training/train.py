@@ -73,6 +73,10 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                     max_updates_per_epoch, train_data.num_examples, data)
     for warning in plan.events.warnings:
         say(f"warning: {warning}")
+    if case.warmup_epochs and case.warmup_epochs >= plan.epochs:
+        say(f"warning: the warm-up ({case.warmup_epochs:g} epochs) lasts the whole run "
+            f"({plan.epochs} epochs): the learning rate never reaches its peak. Shorten it with "
+            f"--warmup-epochs.")
     chief, run_dir = is_chief(strategy), Path(run_dir or Path("runs") / case.name)
 
     with dtype_policy(case.precision), strategy.scope():
