@@ -234,8 +234,8 @@ def readme_section(runs: pd.DataFrame) -> str:
             "Paired by seed (a - b for runs of the same seed), mean and 95% interval:", "",
             markdown(readme_findings(runs)).rstrip(), ""]
     if missing:
-        text += [f"Not run yet (the study stopped here; rerunning it reuses the runs above): "
-                 f"{', '.join(missing)}.", ""]
+        text += [f"Not run yet (the study was stopped here; run again with the same code, it "
+                 f"reuses the runs above from its cache and goes on): {', '.join(missing)}.", ""]
     text.append(README_END)
     return "\n".join(text)
 
