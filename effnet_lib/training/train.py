@@ -71,12 +71,8 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                                 skip_corrupt, progress)
     plan = plan_run(case, layout, train_data.steps_per_epoch, epochs, logs_per_epoch,
                     max_updates_per_epoch, train_data.num_examples, data)
-    for warning in plan.events.warnings:
+    for warning in plan_warnings(case, plan):
         say(f"warning: {warning}")
-    if case.warmup_epochs and case.warmup_epochs >= plan.epochs:
-        say(f"warning: the warm-up ({case.warmup_epochs:g} epochs) lasts the whole run "
-            f"({plan.epochs} epochs): the learning rate never reaches its peak. Shorten it with "
-            f"--warmup-epochs.")
     chief, run_dir = is_chief(strategy), Path(run_dir or Path("runs") / case.name)
 
     with dtype_policy(case.precision), strategy.scope():
@@ -93,18 +89,36 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         if training:
             history = _fit(model, train_data, plan, strategy, callbacks,
                            plan.first_log(resumed_from), augmentation.soft_labels, progress)
-        if guard.stopped:
-            say(f"error: {guard.stopped}")
-        if train_data.skipped():
-            say(f"skipped {train_data.skipped()} corrupt images")
-        result = None
-        if validation and train_data.num_examples is None:
-            say("no validation: synthetic data has no validation set.")
-        elif validation and not guard.stopped:
-            result = _final_validation(core, data, case, train_data.class_names, run_dir, chief)
+        result = _after_training(guard, train_data, validation, core, data, case, run_dir, chief,
+                                 say)
         reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
         return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
                            resumed_from, history, result, guard.stopped, core)
+
+
+def _after_training(guard, train_data, validation: bool, core, data, case, run_dir, chief,
+                    say) -> dict | None:
+    """Say how training ended; validate the final weights and averages (None when not)."""
+    if guard.stopped:
+        say(f"error: {guard.stopped}")
+    if train_data.skipped():
+        say(f"skipped {train_data.skipped()} corrupt images")
+    if validation and train_data.num_examples is None:
+        say("no validation: synthetic data has no validation set.")
+    elif validation and not guard.stopped:
+        return _final_validation(core, data, case, train_data.class_names, run_dir, chief)
+    return None
+
+
+def plan_warnings(case: CaseConfig, plan: RunPlan) -> list[str]:
+    """What the user should know before the run starts: host-event clashes, a warm-up that
+    outlasts the run (``--epochs 1`` keeps the case's 5 warm-up epochs otherwise)."""
+    warnings = list(plan.events.warnings)
+    if case.warmup_epochs and case.warmup_epochs >= plan.epochs:
+        warnings.append(f"the warm-up ({case.warmup_epochs:g} epochs) lasts the whole run "
+                        f"({plan.epochs} epochs): the learning rate never reaches its peak. "
+                        f"Shorten it with --warmup-epochs.")
+    return warnings
 
 
 def case_augmentation(case: CaseConfig, valid_preprocessing: bool = False):
