@@ -118,8 +118,9 @@ def predict(paths, source, top: int = 5, batch_size: int = 32) -> list[Predictio
     model, meta = load_classifier(source)
     size = int(meta["image_size"])
     names = meta.get("class_names")
+    files = image_files(paths)
     readable, results = [], {}
-    for path in image_files(paths):
+    for path in files:
         try:
             encoded = tf.constant(path.read_bytes())
             readable.append((path, preprocess_valid(encoded, size).numpy()))
@@ -136,4 +137,4 @@ def predict(paths, source, top: int = 5, batch_size: int = 32) -> list[Predictio
             best = np.argsort(-row)[:top]
             results[path] = Prediction(str(path), [
                 (names[i] if names else f"class {i}", float(row[i])) for i in best])
-    return [results[path] for path in image_files(paths)]
+    return [results[path] for path in files]
