@@ -32,3 +32,5 @@ def rng():
 
 # Small but complete networks: every stage, every norm, fast on 2 CPU cores.
 SMALL = dict(width_coefficient=0.25, depth_coefficient=0.34, num_classes=10)
+# The tiny model the training tests train (spec overrides, with the classes from the data).
+TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)

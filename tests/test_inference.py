@@ -10,7 +10,7 @@ from effnet_lib.cli import main
 from effnet_lib.training import checkpoints
 from effnet_lib.training.inference import export, image_files, load_classifier, predict
 
-TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)
+from conftest import TINY
 
 
 def tiny_checkpoint(folder, name: str, image_size: int = 32, classes=("a", "b", "c")):

@@ -7,7 +7,7 @@ import pytest
 from effnet_lib import load_case
 from effnet_lib.lessons import run_cache
 
-TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)
+from conftest import TINY
 
 
 @pytest.fixture(scope="module")

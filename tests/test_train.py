@@ -19,7 +19,7 @@ from effnet_lib.training.evaluation import validate
 from effnet_lib.training.plan import fold_replicas
 from effnet_lib.training.train import train
 
-TINY = dict(width_coefficient=0.25, depth_coefficient=0.25)
+from conftest import TINY
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from ..common.stats import proportion_ci
 from ..data.preprocessing import AREA_RANGE
 from ..profiling import profile
 from .run_cache import cached_result, cached_train
-from .small_scale import small_case
+from .small_scale import forward_macs, small_case
 
 BUDGETS = {
     "smoke": dict(half=24, native=32, epochs=1, finetune_epochs=1, batch=8, source=32,
@@ -100,8 +100,7 @@ def with_intervals(table: pd.DataFrame) -> pd.DataFrame:
 
 def training_cost(size: int, images: int, budget: str) -> float:
     """Multiply-adds of training on ``images`` images at ``size``: forward + backward (3x)."""
-    spec = small_case(MODEL).model_spec(**model_overrides(budget))
-    return 3.0 * profile(spec, image_size=size).macs * images
+    return 3.0 * forward_macs(small_case(MODEL), size, images, **model_overrides(budget))
 
 
 def head_finetune_cost(size: int, images: int, budget: str) -> float:
