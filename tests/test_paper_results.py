@@ -55,3 +55,22 @@ def test_reported_numbers_are_package_data(tmp_path):
     assert len(reported()) == len(pd.read_csv(packaged)) > 0  # installed with the package
     with pytest.raises(FileNotFoundError, match="reported numbers"):
         reported(tmp_path / "missing.csv")
+
+
+def test_the_half_resolution_flag_agrees_with_the_speed_ups_the_table_prints():
+    from effnet_lib.paper.tables import throughput_table
+
+    def measured(half_speedup):
+        return pd.DataFrame([
+            dict(label="G1-GN-Native", model="B0-G1-GN", image_size=224, images_per_s=10.0,
+                 speedup=1.0, speedup_low=1.0, speedup_high=1.0),
+            dict(label="G16-GN-Native", model="B0-G16-GN", image_size=224, images_per_s=8.861,
+                 speedup=0.8861, speedup_low=0.85, speedup_high=0.92),
+            dict(label="G16-GN-Half", model="B0-G16-GN", image_size=128, images_per_s=8.857,
+                 speedup=half_speedup, speedup_low=0.85, speedup_high=0.92)])
+
+    tie = throughput_table(measured(0.8857)).set_index("variant")
+    assert tie.measured_speedup_vs_G1_GN["G16-GN-Half"] == tie.measured_speedup_vs_G1_GN["G16-GN-Native"]
+    assert not tie.against_pixels["G16-GN-Half"]  # equal as printed: not flagged
+    slower = throughput_table(measured(0.80)).set_index("variant")
+    assert slower.against_pixels["G16-GN-Half"] and not slower.against_pixels["G16-GN-Native"]
