@@ -79,3 +79,26 @@ def test_write_readme_replaces_only_the_block_and_refuses_a_readme_without_one(t
     with pytest.raises(ValueError, match="has no study block"):
         study.write_readme(readme, runs)
     assert readme.read_text() == "no block here"
+
+
+def test_keep_recorded_trains_only_the_missing_seeds_and_keeps_each_rows_code(tmp_path, monkeypatch):
+    recorded = _runs({"B0-G1-GN": [0.6, 0.5, 0.7], "B0-G1-LN_PN": [0.4]}).assign(code="old")
+    study.write_tables(recorded, tmp_path)
+    plan = [(study.Variant("B0-G1-GN", "B0-G1-GN"), (0, 1, 2)),
+            (study.Variant("B0-G1-LN_PN", "B0-G1-LN_PN"), (0, 1, 2))]
+    trained = []
+
+    def fake_run(variants, data, budget, seeds, say):
+        trained.extend((variant.label, seed) for variant in variants for seed in seeds)
+        return _runs({variants[0].label: [0.3, 0.3, 0.3]}).query("seed in @seeds")
+
+    monkeypatch.setattr(study, "study_variants", lambda budget: plan)
+    monkeypatch.setattr(study, "study_data", lambda budget: "shapes:unused")
+    monkeypatch.setattr(study, "run_variants", fake_run)
+    study.main("quick", tmp_path, say=lambda *_: None, keep_recorded=True)
+    assert trained == [("B0-G1-LN_PN", 1), ("B0-G1-LN_PN", 2)]
+    runs = study.recorded_study(tmp_path)
+    assert len(runs) == 6 and (runs[runs.label == "B0-G1-GN"].code == "old").all()
+    ln_pn = runs[runs.label == "B0-G1-LN_PN"].set_index("seed")
+    assert ln_pn.top1.tolist() == [0.4, 0.3, 0.3] and ln_pn.code[0] == "old" != ln_pn.code[1]
+    assert "2 versions of the kit's code" in study.readme_section(runs)

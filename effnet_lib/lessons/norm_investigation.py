@@ -234,8 +234,11 @@ def readme_section(runs: pd.DataFrame) -> str:
             "Paired by seed (a - b for runs of the same seed), mean and 95% interval:", "",
             markdown(readme_findings(runs)).rstrip(), ""]
     if missing:
-        text += [f"Not run yet (the study was stopped here; run again with the same code, it "
-                 f"reuses the runs above from its cache and goes on): {', '.join(missing)}.", ""]
+        text += [f"Not run yet (the study was stopped here; `--keep-recorded` goes on from the "
+                 f"runs above): {', '.join(missing)}.", ""]
+    if "code" in runs and runs.code.nunique() > 1:
+        text += [f"The runs come from {runs.code.nunique()} versions of the kit's code (the "
+                 "`code` column of `figures/ln_pn_study_runs.csv`).", ""]
     text.append(README_END)
     return "\n".join(text)
 
@@ -258,8 +261,8 @@ def write_readme(path, runs: pd.DataFrame) -> None:
 def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
     """(variant, seeds) in the order they run, most telling first, so that a study stopped
     part-way has already answered the main question: GN against LN_PN (G1, then the paper's
-    G16), the deferred 1/sigma, the other norms, then one change at a time (fewer seeds where
-    the budget cannot afford three)."""
+    G16), the deferred 1/sigma, the other norms (G1, then G16), then one change at a time
+    (fewer seeds where the budget cannot afford three)."""
     seeds = BUDGETS[budget]["seeds"]
     few = seeds[:2]
 
@@ -274,8 +277,9 @@ def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
     longer = BUDGETS[budget]["epochs"] * 2
     epochs = [(Variant(f"{model} {longer} epochs", model, case=dict(epochs=longer)), few)
               for model in ("B0-G1-LN_PN", "B0-G1-GN")]
-    return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred + ln_pn_rates
-            + base("G1", ("BN", "LN")) + epsilons + gn_rates + base("G16", ("BN", "LN")) + epochs)
+    return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred
+            + base("G1", ("BN", "LN")) + base("G16", ("BN", "LN")) + ln_pn_rates + epsilons
+            + gn_rates + epochs)
 
 
 def write_tables(runs: pd.DataFrame, output_dir) -> list:
@@ -295,18 +299,33 @@ def write_tables(runs: pd.DataFrame, output_dir) -> list:
     return written
 
 
-def main(budget: str = "quick", output_dir="figures", say=print) -> list:
+def main(budget: str = "quick", output_dir="figures", say=print, keep_recorded: bool = False) -> list:
     """Run the whole study, rewriting its tables in ``output_dir`` after every variant: a
-    study stopped part-way leaves the variants it finished, each with all its seeds."""
+    study stopped part-way leaves the variants it finished, each with all its seeds.
+
+    ``keep_recorded`` continues the study recorded in ``output_dir`` instead of starting
+    afresh: a (variant, seed) already there keeps its row, with the ``code`` fingerprint
+    that trained it, and only the missing ones train. The run cache cannot do this once the
+    code has changed (its keys hold the code's fingerprint); the ``code`` column keeps the
+    mix visible."""
     from .run_cache import code_fingerprint
 
+    recorded = recorded_study(output_dir) if keep_recorded else None
     data = study_data(budget)
     frames, written = [], []
     for variant, seeds in study_variants(budget):
-        frames.append(run_variants([variant], data, budget, seeds=seeds, say=say))
-        runs = pd.concat(frames, ignore_index=True)
-        runs["code"] = code_fingerprint()
-        written = write_tables(runs, output_dir)
+        kept = pd.DataFrame()
+        if recorded is not None:
+            expected = study_case(variant, budget).epochs
+            kept = recorded[(recorded.label == variant.label) & recorded.seed.isin(seeds)
+                            & (recorded.epochs == expected)]
+            if len(kept):
+                say(f"{variant.label}: kept seeds {sorted(kept.seed)} from the recorded study")
+        missing = [seed for seed in seeds if seed not in set(kept.get("seed", []))]
+        new = (run_variants([variant], data, budget, seeds=missing, say=say).assign(
+            code=code_fingerprint()) if missing else pd.DataFrame())
+        frames.append(pd.concat([kept, new], ignore_index=True).sort_values("seed"))
+        written = write_tables(pd.concat(frames, ignore_index=True), output_dir)
     return written
 
 
@@ -330,6 +349,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", choices=tuple(BUDGETS), default="quick")
     parser.add_argument("--output-dir", default="figures")
+    parser.add_argument("--keep-recorded", action="store_true",
+                        help="go on from the runs recorded in --output-dir: train only the "
+                             "(variant, seed) pairs missing there")
     parser.add_argument("--write-readme", metavar="README",
                         help="only rewrite the study's tables in this README from the runs "
                              "recorded in --output-dir; train nothing")
@@ -341,5 +363,5 @@ if __name__ == "__main__":
         write_readme(arguments.write_readme, recorded)
         print(f"wrote the study's tables into {arguments.write_readme}")
     else:
-        for path in main(arguments.budget, arguments.output_dir):
+        for path in main(arguments.budget, arguments.output_dir, keep_recorded=arguments.keep_recorded):
             print(f"wrote {path}")
