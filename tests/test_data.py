@@ -72,6 +72,24 @@ def test_training_preprocessing_is_random_but_seeded(shapes_dir):
     assert not np.array_equal(first_batch(1), first_batch(2))
 
 
+@pytest.mark.parametrize("mixing", [None, Augmentation(mixup_alpha=0.2, cutmix_lambda=0.5)],
+                         ids=["sparse", "mixup-cutmix"])
+def test_a_stream_started_at_batch_k_is_the_same_stream_from_k(shapes_dir, mixing):
+    """What a resumed run relies on: the seeded, repeated stream started at batch 5 gives
+    exactly the batches 5, 6, 7 ... of the stream from 0, across an epoch boundary."""
+    def batches(start, count):
+        data = make_dataset(f"folder:{shapes_dir}", "train", 32, 8, augmentation=mixing,
+                            repeat=True, seed=3, start_batch=start)
+        return [tuple(t.numpy() for t in batch) for batch in data.dataset.take(count)]
+
+    whole = batches(0, 9)
+    assert whole[5][0].shape[0] == 8 and len(whole) == 9
+    for expected, got in zip(whole[5:], batches(5, 4)):
+        assert np.array_equal(expected[0], got[0]) and np.array_equal(expected[1], got[1])
+    with pytest.raises(ValueError, match="start_batch"):
+        make_dataset(f"folder:{shapes_dir}", "train", 32, 8, start_batch=-1)
+
+
 def test_the_two_transforms_give_the_requested_size_and_range():
     image = tf.cast(tf.random.stateless_uniform([90, 60, 3], [1, 2], maxval=255), tf.uint8)
     for encoded in (tf.io.encode_jpeg(image), tf.io.encode_png(image)):

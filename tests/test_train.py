@@ -172,12 +172,20 @@ def test_rerunning_train_after_the_newest_checkpoint_was_truncated_resumes_from_
     assert checkpoints.damage(run / "epoch-0002") == ""  # epoch 2 trained and written again
 
 
+def _one_log_per_epoch(epochs: int = 3, updates_per_epoch: int = 4, every: int | None = None):
+    from effnet_lib.training.host_events import host_events
+    from effnet_lib.training.plan import Layout, RunPlan
+
+    return RunPlan(Layout(1, 1, []), epochs, updates_per_epoch,
+                   host_events("1", updates_per_epoch, epochs), every)
+
+
 def test_a_nan_loss_stops_with_a_clear_message(tmp_path):
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     guard = NanGuard(tmp_path)
     callbacks = [guard, MetricsLog(tmp_path, guard, True, print),
-                 CheckpointWithAverage(tmp_path, {}, lambda log: log + 1, 0.97, guard, True)]
+                 CheckpointWithAverage(tmp_path, {}, _one_log_per_epoch(), 0.97, guard, True)]
     for callback in callbacks:
         callback.set_model(model)
     guard.on_train_batch_end(0, {"loss": float("nan")})

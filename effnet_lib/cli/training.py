@@ -59,8 +59,9 @@ def add_commands(sub) -> None:
     train = sub.add_parser(
         "train", help="train a case (the paper's recipe), resumable; validates at the end",
         description="Train one of the paper's cases, or a case with the IPU kit's flags overridden, "
-                    "on any data source. Re-running the same command resumes after the last "
-                    "complete epoch.", epilog=DATA_SOURCES,
+                    "on any data source. Re-running the same command resumes from the newest "
+                    "intact checkpoint; SIGTERM or Ctrl-C stops at the end of the current log "
+                    "with a checkpoint.", epilog=DATA_SOURCES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("--config", required=True, metavar="CASE", help="a case name (effnet cases)")
     train.add_argument("--config-path", help="a configs.yml of your own")
@@ -81,6 +82,16 @@ def add_commands(sub) -> None:
     train.add_argument("--validate-every-epoch", action="store_true",
                        help="top-1/top-5 on the validation split at every checkpoint (as the "
                             "reference did), logged as val_top1/val_top5")
+    train.add_argument("--checkpoint-every-updates", type=int, metavar="N",
+                       help="also checkpoint within an epoch every N weight updates (logs at "
+                            "least as often); 0: at epoch ends only. Default: epochs of over "
+                            "1000 updates get one about every 500 (1668 -> every 556), shorter "
+                            "ones at epoch ends only")
+    train.add_argument("--keep-checkpoints", type=int, default=2, metavar="K",
+                       help="checkpoints within an epoch to keep, newest first (default 2)")
+    train.add_argument("--deterministic", action="store_true",
+                       help="TensorFlow's op determinism (slower): a run stopped and resumed "
+                            "ends with the weights of an uninterrupted one")
     train.add_argument("--dry-run", action="store_true",
                        help="print the resolved recipe, each line against the reference, and stop")
     add_case_options(train)
@@ -151,7 +162,9 @@ def run_train(args):
                    training=args.training, validation=args.validation,
                    l2_regularization=args.l2_regularization, seed=args.seed,
                    model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch,
-                   skip_corrupt=args.skip_corrupt, validate_every_epoch=args.validate_every_epoch)
+                   skip_corrupt=args.skip_corrupt, validate_every_epoch=args.validate_every_epoch,
+                   checkpoint_every_updates=args.checkpoint_every_updates,
+                   keep_checkpoints=args.keep_checkpoints, deterministic=args.deterministic)
     if result.validation:
         v = result.validation
         print(f"validation at {v['image_size']}px: top-1 {v['top1']:.4f}, top-5 {v['top5']:.4f}, "

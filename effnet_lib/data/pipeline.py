@@ -81,7 +81,7 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
                  skip_corrupt: bool = False, num_classes: int | None = None,
                  label_offset: int = tfrecords.LABEL_OFFSET, shard: tuple[int, int] | None = None,
                  tfds_data_dir: str | None = None, tfds_download: bool = False,
-                 progress: bool = True) -> Data:
+                 progress: bool = True, start_batch: int = 0) -> Data:
     """A batched ``tf.data`` pipeline of ``(uint8 images [B, S, S, 3], labels)``.
 
     Args:
@@ -89,21 +89,21 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
         split: ``"train"`` or ``"validation"``.
         augmentation: crops and label mixing (:class:`Augmentation`); default: the
             paper's crops, no mixing. Soft labels (``float32 [B, C]``) whenever it mixes.
-        training: augment (random crop + flip) and shuffle; default: ``split == "train"``.
+        training: augment (random crop + flip), shuffle and (``drop_remainder``'s default)
+            drop a last partial batch; default: ``split == "train"``.
         one_hot: force soft (``True``) labels; otherwise int32 ``[B]`` labels.
-        drop_remainder: default: ``training``.
         seed: fixes shuffling, crops, flips and mixing; None: fresh each run.
         cache: keep the encoded files in memory after the first epoch.
-        skip_corrupt: skip truncated or non-image files and count them
-            (:meth:`Data.skipped`) instead of stopping with an error that names the
-            file; files that only fail deeper in the decoder are skipped with a
-            logged warning.
+        skip_corrupt: skip truncated or non-image files and count them (:meth:`Data.skipped`),
+            not stop naming the file (those failing deeper in the decoder: a logged warning).
         num_classes: for ``imagenet:`` without a ``labels.txt`` (default 1000) and synthetic.
         label_offset: subtracted from TFRecord labels (ImageNet's scripts write 1-based ones).
         shard: ``(count, index)``: this worker's share of the files (multi-worker training).
+        start_batch: begin there in the seeded stream (a resumed run's data goes on exactly;
+            random draws are keyed to each image's place, so skipped ones are not decoded).
     """
     kind, argument = parse_source(source)
-    _check_request(split, image_size, batch_size)
+    _check_request(split, image_size, batch_size, start_batch)
     augmentation = augmentation or Augmentation()
     training = split == "train" if training is None else training
     shuffle = training if shuffle is None else shuffle
@@ -116,17 +116,17 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
                           label_offset=label_offset, tfds_data_dir=tfds_data_dir,
                           tfds_download=tfds_download, progress=progress)
     found = SOURCES[kind].read(argument, split, options)
-    records = found.dataset
+    records = found.dataset.cache() if cache else found.dataset
     if shuffle and not found.shuffled:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    records = records.cache() if cache else records
     records = records.repeat() if repeat else records
     skipped = tf.Variable(0, dtype=tf.int64, trainable=False) if skip_corrupt else None
     augment = training and not augmentation.valid_preprocessing
-    images = _decoded(records, image_size, augment, augmentation, seed, skipped)
+    images = _decoded(records, image_size, augment, augmentation, seed, skipped,
+                      start_batch * batch_size)
     batched = images.batch(batch_size, drop_remainder=drop_remainder)
     if soft:
-        batched = _mixed(batched, len(found.class_names), seed, augmentation)
+        batched = _mixed(batched, len(found.class_names), seed, augmentation, start_batch)
     else:
         batched = batched.map(lambda image, label: (image, tf.cast(label, tf.int32)))
     return Data(batched.prefetch(tf.data.AUTOTUNE), source, split, found.class_names,
@@ -135,7 +135,9 @@ def make_dataset(source: str = "shapes", split: str = "train", image_size: int =
                 skipped_counter=skipped)
 
 
-def _check_request(split, image_size, batch_size) -> None:
+def _check_request(split, image_size, batch_size, start_batch) -> None:
+    if not (isinstance(start_batch, int) and start_batch >= 0):
+        raise ValueError(f"start_batch={start_batch!r}: it must be an integer >= 0.")
     if split not in SPLITS:
         raise ValueError(f"split={split!r}: accepted {', '.join(SPLITS)}.")
     for label, value in (("image_size", image_size), ("batch_size", batch_size)):
@@ -154,7 +156,8 @@ def _synthetic(source, kind, split, image_size, batch_size, training, num_classe
                 on_device=on_device, drop_remainder=True)
 
 
-def _decoded(records, image_size, augment, augmentation: Augmentation, seed, skipped):
+def _decoded(records, image_size, augment, augmentation: Augmentation, seed, skipped,
+             start_image: int = 0):
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
 
     def decode(element, pair):
@@ -175,7 +178,8 @@ def _decoded(records, image_size, augment, augmentation: Augmentation, seed, ski
             return element, pair, ok
 
         pairs = (tf.data.Dataset.zip((records, seeds)).map(check_and_count)
-                 .filter(lambda element, pair, ok: ok).map(lambda element, pair, ok: (element, pair)))
+                 .filter(lambda element, pair, ok: ok).map(lambda element, pair, ok: (element, pair))
+                 .skip(start_image))
         # A file whose markers are intact but whose data is broken fails in the
         # decoder: dropped too, with a logged warning (not counted).
         decoded = pairs.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
@@ -189,12 +193,12 @@ def _decoded(records, image_size, augment, augmentation: Augmentation, seed, ski
         with tf.control_dependencies([tf.debugging.Assert(ok, message)]):
             return decode((tf.identity(encoded), label, boxes, name), pair)
 
-    pairs = tf.data.Dataset.zip((records, seeds))
+    pairs = tf.data.Dataset.zip((records, seeds)).skip(start_image)  # before decoding: cheap
     return pairs.map(checked_decode, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def _mixed(batched, num_classes, seed, augmentation: Augmentation):
-    seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1).batch(2)
+def _mixed(batched, num_classes, seed, augmentation: Augmentation, start_batch: int = 0):
+    seeds = tf.data.Dataset.random(seed=None if seed is None else seed + 1).batch(2).skip(start_batch)
 
     def mix(batch, pair):
         images, labels = batch

@@ -7,7 +7,8 @@
 * :class:`EpochValidation`: at each checkpoint boundary, top-1/top-5 of the current
   weights on the validation split, into the logs;
 * :class:`CheckpointWithAverage`: at each checkpoint boundary, update the
-  exponential weight average and write the checkpoint and the average, atomically.
+  exponential weight average (at epoch ends) and write the checkpoint and the
+  average, atomically.
 
 Keras calls ``on_epoch_end`` once per *log* (``fit``'s epochs are the run's logs,
 see :mod:`.plan`); the callbacks translate back to epochs where it matters.
@@ -89,20 +90,28 @@ class MetricsLog(keras.callbacks.Callback):
 class CheckpointWithAverage(keras.callbacks.Callback):
     """Checkpoints and the 0.97 exponential weight average, at checkpoint boundaries.
 
-    ``epoch_at(log_index)`` gives the epoch a boundary closes (None between
-    boundaries). ``saved_model`` is what checkpoints hold when it is not the model
-    being trained (a synthetic-input wrapper trains, the plain model is saved).
-    ``reached`` holds the epoch and updates of the last boundary, written or not.
+    ``plan`` (a :class:`~.plan.RunPlan`) says where they fall: ``epoch_at(log)`` gives the
+    epoch a log closes (the average and ``epoch-NNNN/``), ``checkpoint_at(log)`` adds the
+    checkpoints within an epoch (``update-NNNNNNNN/``, the newest ``keep_within_epoch``
+    kept). A stop request (:mod:`.stopping`) writes one wherever the run stops.
+    ``saved_model`` is what checkpoints hold when it is not the model being trained (a
+    synthetic-input wrapper trains, the plain model is saved). ``reached`` holds the epoch
+    and updates of the last boundary, written or not; ``failed`` says why a checkpoint could
+    not be written (the run stops there; the previous checkpoint is intact).
     """
 
-    def __init__(self, run_dir: Path, meta: dict, epoch_at, average_decay: float,
-                 guard: NanGuard, write: bool, saved_model=None, keep: int = 2):
+    def __init__(self, run_dir: Path, meta: dict, plan, average_decay: float,
+                 guard: NanGuard, write: bool, saved_model=None, keep: int = 2,
+                 keep_within_epoch: int = 2, stop=None):
         super().__init__()
-        self.run_dir, self.meta, self.epoch_at = Path(run_dir), meta, epoch_at
+        self.run_dir, self.meta, self.plan = Path(run_dir), meta, plan
         self.average_decay, self.guard, self.write = average_decay, guard, write
-        self.saved_model, self.keep = saved_model, keep
+        self.saved_model, self.keep, self.keep_within_epoch = saved_model, keep, keep_within_epoch
+        self.stop = stop
         self.average = None
         self.reached = None
+        self.failed: str | None = None
+        self.last_written: Path | None = None
 
     @property
     def saved(self):
@@ -113,18 +122,33 @@ class CheckpointWithAverage(keras.callbacks.Callback):
         self.average = [np.array(w) for w in model.get_weights()]
 
     def on_epoch_end(self, log_index, logs=None):
-        epoch = self.epoch_at(log_index)
-        if self.guard.stopped or epoch is None:
+        epoch = self.plan.epoch_at(log_index)
+        stopping = bool(self.stop is not None and self.stop.reason)
+        if self.guard.stopped or not (self.plan.checkpoint_at(log_index) or stopping):
             return
         updates = int(self.model.optimizer.iterations.numpy())
-        self.reached = dict(epoch=epoch, updates=updates)
-        self._update_average()
-        if self.write:
-            meta = dict(self.meta, epoch=epoch, updates=updates,
-                        metrics={k: float(v) for k, v in (logs or {}).items()})
-            checkpoints.write(checkpoints.epoch_folder(self.run_dir, epoch), self.saved, meta)
-            self._write_average(meta)
-            checkpoints.prune(self.run_dir, keep=self.keep)
+        self.reached = dict(epoch=epoch if epoch is not None else updates // self.plan.updates_per_epoch,
+                            updates=updates)
+        if epoch is not None:
+            self._update_average()
+        if not self.write:
+            return
+        meta = dict(self.meta, **self.reached, logs=log_index + 1,
+                    metrics={k: float(v) for k, v in (logs or {}).items()})
+        folder = (checkpoints.epoch_folder(self.run_dir, epoch) if epoch is not None
+                  else checkpoints.update_folder(self.run_dir, updates))
+        try:
+            self.last_written = checkpoints.write(folder, self.saved, meta)
+            if epoch is not None:
+                self._write_average(meta)
+        except OSError as error:
+            previous = checkpoints.latest(self.run_dir)
+            self.failed = (f"could not write the checkpoint {folder} ({error.strerror or error}); "
+                           f"training stopped. The newest intact checkpoint is {previous}. Free "
+                           f"space (or fix the folder) and run the same command to resume.")
+            self.model.stop_training = True
+            return
+        checkpoints.prune(self.run_dir, keep=self.keep, keep_within_epoch=self.keep_within_epoch)
 
     def _update_average(self):
         weights = [np.array(w) for w in self.saved.get_weights()]

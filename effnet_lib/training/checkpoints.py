@@ -9,6 +9,10 @@ ignored (and cleaned up) on the next run. The weight average lives in
 ``average/``, written the same way. Loading builds the model from the spec in
 ``meta.json`` and loads weights into it: nothing from the file is executed.
 
+Checkpoints within an epoch (``--checkpoint-every-updates``, or a stop on SIGTERM)
+are ``update-00000456/``: the same files, named by the weight updates they hold.
+Resuming takes the newest intact checkpoint of either kind, by weight updates.
+
 ``meta.json`` also records the size and SHA-256 of the weights file, so a checkpoint
 damaged after it was written (a truncated copy, a bad disk) is recognised: resuming skips
 it with one warning line naming it and why, and takes the newest intact one.
@@ -23,9 +27,12 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from ..models.spec import EfficientNetSpec
 
 PATTERN = re.compile(r"^epoch-(\d{4,})$")
+UPDATE_PATTERN = re.compile(r"^update-(\d{8,})$")
 AVERAGE = "average"
 WEIGHTS = "model.weights.h5"
 
@@ -67,16 +74,37 @@ def spec_to_dict(spec: EfficientNetSpec) -> dict:
     return dataclasses.asdict(spec)
 
 
+def random_state(model) -> dict:
+    """The state of every layer's random stream (dropout, drop-connect), which Keras does not
+    keep in the weights file: a resumed run draws the masks an uninterrupted one would."""
+    return {layer.name: [int(v) for v in np.asarray(layer.seed_generator.state).ravel()]
+            for layer in model.layers if getattr(layer, "seed_generator", None) is not None}
+
+
+def restore_random_state(model, state: dict) -> None:
+    """Put back the streams :func:`random_state` recorded (layers it does not name keep theirs)."""
+    for layer in model.layers:
+        generator = getattr(layer, "seed_generator", None)
+        if generator is not None and layer.name in state:
+            generator.state.assign(np.asarray(state[layer.name], dtype=generator.state.dtype)
+                                   .reshape(generator.state.shape))
+
+
 def write(folder: Path, model, meta: dict) -> Path:
     """Write a checkpoint folder atomically (aside, then renamed)."""
     folder = Path(folder)
     partial = folder.with_name(folder.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    partial.mkdir(parents=True)
-    model.save_weights(partial / WEIGHTS)
-    meta = dict(meta, files={WEIGHTS: file_record(partial / WEIGHTS)})
-    (partial / "meta.json").write_text(json.dumps(meta, indent=1))
+    try:
+        partial.mkdir(parents=True)
+        model.save_weights(partial / WEIGHTS)
+        meta = dict(meta, files={WEIGHTS: file_record(partial / WEIGHTS)},
+                    random_state=random_state(model))
+        (partial / "meta.json").write_text(json.dumps(meta, indent=1))
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)  # a full disk: free what was written
+        raise
     if folder.exists():
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -92,17 +120,51 @@ def epoch_folder(directory: Path, epoch: int) -> Path:
     return Path(directory) / f"epoch-{epoch:04d}"
 
 
+def update_folder(directory: Path, updates: int) -> Path:
+    """A checkpoint within an epoch, named by the weight updates it holds."""
+    return Path(directory) / f"update-{updates:08d}"
+
+
+def check_writable(directory) -> None:
+    """A clear error now, before any training, when ``directory`` cannot hold a run."""
+    directory = Path(directory)
+    probe = directory / ".write-test"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"0" * 4096)
+    except OSError as error:
+        raise PermissionError(f"cannot write the run folder {directory}: {error.strerror or error}. "
+                              f"Pick a folder you can write (--checkpoint-dir), or free space.") from None
+    else:
+        probe.unlink()
+
+
+def _updates_held(path: Path) -> int:
+    """The weight updates a checkpoint folder holds (from its meta; -1 when unreadable, so
+    that it is looked at last and reported as damaged there)."""
+    try:
+        return int(json.loads((path / "meta.json").read_text())["updates"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return -1
+
+
+def _checkpoint_folders(directory: Path) -> list[Path]:
+    """Every epoch and within-epoch checkpoint in ``directory``, newest (most updates) first."""
+    found = [p for p in directory.iterdir()
+             if (PATTERN.match(p.name) or UPDATE_PATTERN.match(p.name)) and p.is_dir()]
+    return sorted(found, key=lambda p: (_updates_held(p), p.name), reverse=True)
+
+
 def latest(directory, say=None) -> Path | None:
-    """The newest intact epoch checkpoint in ``directory``, or None when there is none.
+    """The newest intact checkpoint in ``directory`` (most weight updates, at an epoch's end or
+    within one), or None when there is none.
     Damaged ones are skipped, each with one line through ``say`` naming it and why; when
     checkpoints exist but none is intact, a clear error says so."""
     directory = Path(directory)
     if not directory.is_dir():
         return None
-    found = sorted(((int(m.group(1)), p) for p in directory.iterdir()
-                    if (m := PATTERN.match(p.name)) and p.is_dir()), reverse=True)
     skipped = []
-    for _, path in found:
+    for path in _checkpoint_folders(directory):
         reason = damage(path)
         if not reason:
             return path
@@ -123,11 +185,19 @@ def clean_partials(directory) -> list[Path]:
     return removed
 
 
-def prune(directory, keep: int = 2) -> None:
-    """Keep the newest ``keep`` epoch checkpoints (the average is kept apart)."""
-    found = sorted((int(m.group(1)), p) for p in Path(directory).iterdir() if (m := PATTERN.match(p.name)))
+def prune(directory, keep: int = 2, keep_within_epoch: int = 2) -> None:
+    """Keep the newest ``keep`` epoch checkpoints (the average is kept apart) and the newest
+    ``keep_within_epoch`` checkpoints within an epoch that are newer than the last epoch's."""
+    directory = Path(directory)
+    found = sorted((int(m.group(1)), p) for p in directory.iterdir() if (m := PATTERN.match(p.name)))
     for _, path in found[:-keep]:
         shutil.rmtree(path, ignore_errors=True)
+    newest_epoch = max((_updates_held(p) for _, p in found[-keep:]), default=-1)
+    within = sorted((int(m.group(1)), p) for p in directory.iterdir()
+                    if (m := UPDATE_PATTERN.match(p.name)))
+    for position, (updates, path) in enumerate(within):
+        if updates <= newest_epoch or position < len(within) - keep_within_epoch:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def read_meta(folder) -> dict:

@@ -6,11 +6,15 @@
 * **Pipeline stages** have no TF/Keras counterpart: the model runs whole on each
   replica and the global batch is kept through accumulation.
 * **Device iterations** are Keras's ``steps_per_execution``, set from
-  ``logs_per_epoch`` by :mod:`.host_events`; checkpoints fall on log boundaries.
+  ``logs_per_epoch`` by :mod:`.host_events`; checkpoints fall on log boundaries:
+  at every epoch's end, and within an epoch every ``checkpoint_every`` weight
+  updates (logs are made at least that frequent so that one falls there).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -18,6 +22,10 @@ from .cases import CaseConfig
 from .host_events import HostEvents, host_events
 
 SYNTHETIC_MICRO_STEPS_PER_EPOCH = 100  # endless data has no epoch: this many micro-steps
+# Epochs longer than this many weight updates get checkpoints within the epoch by default,
+# about every CHECKPOINT_TARGET_UPDATES (the paper's ImageNet epochs: 1,668 -> every 556).
+LONG_EPOCH_UPDATES = 1000
+CHECKPOINT_TARGET_UPDATES = 500
 
 
 class Layout(NamedTuple):
@@ -55,6 +63,7 @@ class RunPlan:
     epochs: int
     updates_per_epoch: int
     events: HostEvents
+    checkpoint_every: int | None = None  # weight updates between checkpoints within an epoch
 
     @property
     def updates_per_log(self) -> int:
@@ -76,9 +85,23 @@ class RunPlan:
     def logs_per_checkpoint(self) -> int:
         return max(1, self.updates_per_epoch // self.updates_per_log)
 
-    def first_log(self, resumed_epoch: int) -> int:
-        """The log to start from after a checkpoint at ``resumed_epoch``."""
-        return resumed_epoch * self.logs_per_checkpoint // self.epochs_per_checkpoint
+    def checkpoint_at(self, log_index: int) -> bool:
+        """Whether a checkpoint falls at the end of log ``log_index`` (0-based): at an epoch's
+        end, or every :attr:`checkpoint_every` updates within an epoch."""
+        if self.epoch_at(log_index) is not None:
+            return True
+        within = (log_index + 1) * self.updates_per_log % self.updates_per_epoch
+        return bool(self.checkpoint_every and within and within % self.checkpoint_every == 0)
+
+    def log_after(self, updates: int) -> int:
+        """The log a run resumed after ``updates`` weight updates starts from; an error when
+        ``updates`` does not end a log of this plan (the run was planned otherwise)."""
+        if updates % self.updates_per_log:
+            raise ValueError(
+                f"the checkpoint holds {updates} weight updates, which does not end a log of this "
+                f"run (every {self.updates_per_log} updates): resume with the --logs-per-epoch "
+                f"and --checkpoint-every-updates the run was started with.")
+        return updates // self.updates_per_log
 
     def epoch_at(self, log_index: int) -> int | None:
         """The epoch a checkpoint at the end of log ``log_index`` (0-based) holds, or None
@@ -91,8 +114,9 @@ class RunPlan:
 def plan_run(case: CaseConfig, layout: Layout, micro_steps_per_epoch: int | None,
              epochs: int | None = None, logs_per_epoch="1",
              max_updates_per_epoch: int | None = None, num_examples: int | None = None,
-             data: str = "") -> RunPlan:
-    """The run's plan; ``micro_steps_per_epoch`` is None for endless (synthetic) data."""
+             data: str = "", checkpoint_every_updates: int | None = None) -> RunPlan:
+    """The run's plan; ``micro_steps_per_epoch`` is None for endless (synthetic) data;
+    ``checkpoint_every_updates``: see :func:`checkpoint_interval`."""
     epochs = int(epochs if epochs is not None else round(case.epochs))
     if epochs < 1:
         raise ValueError(f"epochs={epochs!r}: it must be >= 1.")
@@ -104,5 +128,32 @@ def plan_run(case: CaseConfig, layout: Layout, micro_steps_per_epoch: int | None
         raise ValueError(f"{data} has {num_examples} training images, fewer than one global batch "
                          f"({case.micro_batch_size} x {layout.accumulation} x {layout.replicas}); "
                          f"lower --batch-size or --gradient-accumulation-count.")
-    return RunPlan(layout, epochs, updates_per_epoch,
-                   host_events(logs_per_epoch, updates_per_epoch, epochs))
+    every = checkpoint_interval(updates_per_epoch, checkpoint_every_updates)
+    events = host_events(logs_per_epoch, updates_per_epoch, epochs)
+    if every and every % events.steps_per_execution:
+        # A checkpoint can only be written when control is back on the host: log more often.
+        finer = host_events(updates_per_epoch // math.gcd(every, updates_per_epoch),
+                            updates_per_epoch, epochs)
+        events = dataclasses.replace(finer, warnings=events.warnings + (
+            f"checkpoints every {every} weight updates: logging every "
+            f"{finer.steps_per_execution} updates (not {events.steps_per_execution}) so that "
+            f"each checkpoint falls at the end of a log.",))
+    return RunPlan(layout, epochs, updates_per_epoch, events, every)
+
+
+def checkpoint_interval(updates_per_epoch: int, requested: int | None) -> int | None:
+    """Weight updates between checkpoints within an epoch, or None for epoch ends only.
+
+    ``requested`` (``--checkpoint-every-updates``): that many; 0 turns them off. None, the
+    default: for epochs over :data:`LONG_EPOCH_UPDATES` updates, the divisor of the epoch's
+    updates nearest :data:`CHECKPOINT_TARGET_UPDATES` (so they split the epoch evenly),
+    otherwise epoch ends only."""
+    if requested is None:
+        if updates_per_epoch <= LONG_EPOCH_UPDATES:
+            return None
+        divisors = [d for d in range(1, updates_per_epoch) if updates_per_epoch % d == 0]
+        return min(divisors, key=lambda d: (abs(d - CHECKPOINT_TARGET_UPDATES), d))
+    if not (isinstance(requested, int) and requested >= 0):
+        raise ValueError(f"checkpoint_every_updates={requested!r}: it must be a whole number of "
+                         f"weight updates >= 0 (0: at epoch ends only).")
+    return requested if 0 < requested < updates_per_epoch else None

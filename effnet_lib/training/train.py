@@ -2,16 +2,20 @@
 
 :func:`train` reads like the recipe: plan the run (:mod:`.plan`), set the
 precision, build and compile the model, resume from the run folder, fit, and
-validate. A run folder holds epoch checkpoints (atomic, see :mod:`.checkpoints`),
-the weight average, ``metrics.csv``, ``metrics.jsonl``, TensorBoard logs and
-``run.json``. Running the same command again resumes after the last complete
-checkpoint, with the schedule at the same weight update.
+validate. A run folder holds checkpoints at epoch ends and within long epochs (atomic,
+verified, see :mod:`.checkpoints`), the weight average, ``metrics.csv``,
+``metrics.jsonl``, TensorBoard logs and ``run.json``. Running the same command again
+resumes from the newest intact checkpoint: the schedule, the optimiser and the data
+stream continue where they were (with ``deterministic=True``, bit for bit as if the
+run had not stopped). SIGTERM or Ctrl-C stops at the end of the current log with a
+checkpoint (:mod:`.stopping`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 import keras
@@ -25,6 +29,7 @@ from .evaluation import at_size, evaluate, loss_for, metrics_for
 from .multiworker import fit_across_workers
 from .plan import RunPlan, fold_replicas, plan_run
 from .run_lock import run_folder_lock
+from .stopping import StopRequest, stop_on_signals
 
 
 @dataclass
@@ -44,7 +49,8 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
           validation: bool = True, l2_regularization: float = 0.0, seed: int = 0,
           model_overrides: dict | None = None, max_updates_per_epoch: int | None = None,
           skip_corrupt: bool = False, validate_every_epoch: bool = False, progress: bool = True,
-          say=print) -> TrainResult:
+          checkpoint_every_updates: int | None = None, keep_checkpoints: int = 2,
+          deterministic: bool = False, say=print) -> TrainResult:
     """Train a case (or a case with overrides) on ``data``; resume if ``run_dir`` has a checkpoint.
 
     Args:
@@ -56,24 +62,26 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         model_overrides: spec fields for small experiments (``width_coefficient=0.5``).
         max_updates_per_epoch: cap an epoch's weight updates (quick runs on big data).
         skip_corrupt: skip unreadable images (and count them) instead of stopping.
-        validate_every_epoch: top-1/top-5 on the validation split at every checkpoint
-            (``val_top1``, ``val_top5`` in the metrics log), as the reference did.
+        validate_every_epoch: top-1/top-5 on the validation split at every epoch's
+            checkpoint (``val_top1``, ``val_top5`` in the metrics log), as the reference did.
+        checkpoint_every_updates: checkpoints within an epoch (0: none; default: see
+            :func:`.plan.checkpoint_interval`), the newest ``keep_checkpoints`` kept.
+        deterministic: op determinism (slower): resumed runs end as uninterrupted ones.
     """
     case = load_case(case) if isinstance(case, str) else case
     strategy = strategy_for(case.replicas)  # first: a multi-worker strategy configures TF
-    keras.utils.set_random_seed(seed)
+    _seed(seed, deterministic)
     layout = fold_replicas(case, strategy.num_replicas_in_sync)
-    for note in layout.notes + [precision(case.precision).note]:
-        if note:
-            say(note)
     augmentation = case_augmentation(case)
-    train_data = _training_data(case, augmentation, data, layout.replicas, strategy, seed,
-                                skip_corrupt, progress)
+    data_from = partial(_training_data, case, augmentation, data, layout.replicas, strategy, seed,
+                        skip_corrupt)
+    train_data = data_from(progress)
     plan = plan_run(case, layout, train_data.steps_per_epoch, epochs, logs_per_epoch,
-                    max_updates_per_epoch, train_data.num_examples, data)
-    for warning in plan_warnings(case, plan):
-        say(f"warning: {warning}")
+                    max_updates_per_epoch, train_data.num_examples, data, checkpoint_every_updates)
+    _say_plan(case, layout, plan, say)
     chief, run_dir = is_chief(strategy), Path(run_dir or Path("runs") / case.name)
+    if chief:
+        checkpoints.check_writable(run_dir)  # before any work that could not be saved
 
     with dtype_policy(case.precision), strategy.scope():
         spec = case.model_spec(num_classes=train_data.num_classes, **(model_overrides or {}))
@@ -81,31 +89,58 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
                                          is_multi_worker(strategy), l2_regularization, say)
     meta = _run_meta(case, spec, plan, train_data, data, seed)
     with run_folder_lock(run_dir, enabled=chief, say=say):  # one run per folder
-        resumed_from = _resume(run_dir, chief, model, core, meta, say)
-        guard, saver, callbacks = _callbacks(
+        resumed_from, first_log = _resume(run_dir, chief, model, core, meta, plan, say)
+        if first_log:  # the data stream goes on where the checkpoint left it
+            train_data.dataset = data_from(False, first_log * plan.micro_steps_per_log).dataset
+        stop, guard, saver, callbacks = _callbacks(
             case, run_dir, meta, plan, chief, core, model, train_data, resumed_from,
-            data if validate_every_epoch else None, say)
-        history = []
-        if training:
-            history = _fit(model, train_data, plan, strategy, callbacks,
-                           plan.first_log(resumed_from), augmentation.soft_labels, progress)
-        result = _after_training(guard, train_data, validation, core, data, case, run_dir, chief,
-                                 say)
+            data if validate_every_epoch else None, keep_checkpoints, say)
+        history = _fit(model, train_data, plan, strategy, callbacks, first_log,
+                       augmentation.soft_labels, progress, stop) if training else []
+        stopped = guard.stopped or saver.failed or _stop_message(stop, saver, run_dir)
+        result = _after_training(stopped, train_data, validation, core, data, case, run_dir,
+                                 chief, say)
         reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
         return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
-                           resumed_from, history, result, guard.stopped, core)
+                           resumed_from, history, result, stopped, core)
 
 
-def _after_training(guard, train_data, validation: bool, core, data, case, run_dir, chief,
-                    say) -> dict | None:
-    """Say how training ended; validate the final weights and averages (None when not)."""
-    if guard.stopped:
-        say(f"error: {guard.stopped}")
+def _say_plan(case, layout, plan: RunPlan, say) -> None:
+    """What was mapped (replicas, pipeline stages, precision), then the plan's warnings."""
+    for note in filter(None, layout.notes + [precision(case.precision).note]):
+        say(note)
+    for warning in plan_warnings(case, plan):
+        say(f"warning: {warning}")
+
+
+def _seed(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and TensorFlow; with ``deterministic``, op determinism too."""
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(seed)
+
+
+def _stop_message(stop: StopRequest, saver, run_dir) -> str | None:
+    if not stop.reason:
+        return None
+    where = saver.last_written or checkpoints.latest(run_dir)
+    return (f"stopped by {stop.reason} after weight update {(saver.reached or {}).get('updates')}; "
+            f"checkpoint: {where}. Run the same command to resume from there.")
+
+
+def _after_training(stopped: str | None, train_data, validation: bool, core, data, case, run_dir,
+                    chief, say) -> dict | None:
+    """Say how training ended; validate the final weights and averages (None when not, or
+    when training ``stopped`` early: a NaN, a stop request, a checkpoint not written)."""
+    if stopped:
+        say(f"error: {stopped}")
     if train_data.skipped():
         say(f"skipped {train_data.skipped()} corrupt images")
     if validation and train_data.num_examples is None:
         say("no validation: synthetic data has no validation set.")
-    elif validation and not guard.stopped:
+    elif validation and not stopped:
         return _final_validation(core, data, case, train_data.class_names, run_dir, chief)
     return None
 
@@ -132,14 +167,14 @@ def case_augmentation(case: CaseConfig, valid_preprocessing: bool = False):
 
 
 def _training_data(case: CaseConfig, augmentation, data: str, replicas: int, strategy, seed,
-                   skip_corrupt, progress):
+                   skip_corrupt, progress, start_batch: int = 0):
     """The training pipeline, batched with the global micro-step batch (tf.distribute shards it
-    across workers and splits each batch across replicas)."""
+    across workers and splits each batch across replicas), from micro-batch ``start_batch``."""
     from ..data import make_dataset
 
     train_data = make_dataset(data, "train", case.image_size, case.micro_batch_size * replicas,
                               augmentation=augmentation, repeat=True, seed=seed,
-                              skip_corrupt=skip_corrupt, progress=progress)
+                              skip_corrupt=skip_corrupt, progress=progress, start_batch=start_batch)
     if strategy.num_replicas_in_sync > 1 and not is_multi_worker(strategy):
         # Keras builds a distributed model by averaging one input batch across
         # replicas (strategy.reduce), which cross-device ops do not all define for
@@ -183,25 +218,31 @@ def _run_meta(case, spec, plan: RunPlan, train_data, data: str, seed: int) -> di
                 gradient_accumulation=plan.layout.accumulation, replicas=plan.layout.replicas)
 
 
-def _resume(run_dir: Path, chief: bool, model, core, meta: dict, say) -> int:
-    """Load the newest checkpoint of ``run_dir`` if there is one; the epoch it holds (or 0)."""
+def _resume(run_dir: Path, chief: bool, model, core, meta: dict, plan: RunPlan, say) -> tuple[int, int]:
+    """Load the newest checkpoint of ``run_dir`` if there is one; (the whole epochs it holds,
+    the log to go on from), (0, 0) for a new run."""
     if chief:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoints.clean_partials(run_dir)
     newest = checkpoints.latest(run_dir, say=say)
-    resumed_from = 0
+    resumed_from = first_log = 0
     if newest is not None:
         saved = checkpoints.read_meta(newest)
         _check_same_run(saved, meta, run_dir)
+        first_log = plan.log_after(saved["updates"])
         # Built first, the optimiser takes its saved slots and update count from the file.
         model.optimizer.build(model.trainable_variables)
         core.load_weights(newest / checkpoints.WEIGHTS)
+        checkpoints.restore_random_state(core, saved.get("random_state", {}))
         resumed_from = saved["epoch"]
-        say(f"resuming {run_dir} after epoch {resumed_from} (weight update {saved['updates']}); "
-            f"the learning-rate schedule and metrics log continue from there.")
+        within = saved["updates"] - resumed_from * plan.updates_per_epoch
+        where = f"epoch {resumed_from}" + (f" and {within} updates into the next" if within else "")
+        say(f"resuming {run_dir} from {newest.name}: after {where} (weight update "
+            f"{saved['updates']}); the learning-rate schedule, the data stream and the metrics "
+            f"log continue from there.")
     if chief:
         (run_dir / "run.json").write_text(json.dumps(meta, indent=1))
-    return resumed_from
+    return resumed_from, first_log
 
 
 def _check_same_run(saved: dict, meta: dict, run_dir) -> None:
@@ -213,13 +254,15 @@ def _check_same_run(saved: dict, meta: dict, run_dir) -> None:
 
 
 def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core, model,
-               train_data, resumed_from: int, validation_data: str | None, say):
-    """(the NaN guard, the checkpoint writer, every callback of the run); ``validation_data``:
-    validate on it at every checkpoint."""
-    guard = NanGuard(run_dir)
-    saver = CheckpointWithAverage(run_dir, meta, plan.epoch_at, case.weight_avg_exp, guard, chief,
+               train_data, resumed_from: int, validation_data: str | None, keep_checkpoints: int,
+               say):
+    """(the stop request, the NaN guard, the checkpoint writer, every callback of the run);
+    ``validation_data``: validate on it at every epoch's checkpoint."""
+    stop, guard = StopRequest(say), NanGuard(run_dir)
+    saver = CheckpointWithAverage(run_dir, meta, plan, case.weight_avg_exp, guard, chief,
                                   saved_model=core if core is not model else None,
-                                  keep=max(2, case.weight_avg_n + 1))
+                                  keep=max(2, case.weight_avg_n + 1),
+                                  keep_within_epoch=keep_checkpoints, stop=stop)
     average = run_dir / checkpoints.AVERAGE
     if resumed_from and (average / checkpoints.WEIGHTS).is_file():
         reason = checkpoints.damage(average)
@@ -228,7 +271,7 @@ def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core
                 f"from the resumed weights.")
         else:
             saver.resume_average(checkpoints.load_model(average)[0])
-    callbacks = [guard]
+    callbacks = [stop, guard]
     if validation_data and train_data.num_examples is not None:  # synthetic data has none
         callbacks.append(EpochValidation(
             lambda: evaluate(at_size(core, case.image_size), validation_data, case.image_size,
@@ -238,14 +281,20 @@ def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core
     if chief:  # other workers train the same weights and write nothing
         callbacks += [keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
                       keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), write_graph=False)]
-    return guard, saver, callbacks
+    return stop, guard, saver, callbacks
 
 
 def _fit(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, soft: bool,
-         progress) -> list:
-    """Train from log ``first_log`` to the end; one dict of logs per log."""
+         progress, stop: StopRequest) -> list:
+    """Train from log ``first_log`` to the end (or to a stop request); one dict of logs per log."""
     if first_log >= plan.total_logs:
         return []
+    with stop_on_signals(stop):
+        return _fit_logs(model, train_data, plan, strategy, callbacks, first_log, soft, progress)
+
+
+def _fit_logs(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, soft: bool,
+              progress) -> list:
     if is_multi_worker(strategy):  # Keras's fit cannot run there: our own loop
         return fit_across_workers(model, train_data.dataset, strategy, total_logs=plan.total_logs,
                                   initial_log=first_log, updates_per_log=plan.updates_per_log,
