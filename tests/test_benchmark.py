@@ -134,3 +134,28 @@ def test_inference_measurement_of_a_tiny_model_in_this_process():
     result = steps.run_job(job)
     assert len(result["seconds_per_step"]) == 2 and min(result["seconds_per_step"]) > 0
     assert result["model"].startswith("efficientnet_b0") and result["params"] > 10_000
+
+
+def test_an_exported_folder_is_timed_as_served_with_its_own_size_and_classes(tmp_path):
+    from effnet_lib.training.inference import export
+
+    spec = EfficientNetSpec.from_name("B0-G16-LN_PN", width_coefficient=0.25, depth_coefficient=0.25,
+                                      num_classes=10)
+    from effnet_lib.models.builder import build_model
+    from effnet_lib.training import checkpoints
+
+    checkpoint = checkpoints.write(tmp_path / "ckpt", build_model(spec, image_size=32), dict(
+        spec=checkpoints.spec_to_dict(spec), image_size=32, class_names=[str(i) for i in range(10)]))
+    folder = export(checkpoint, tmp_path / "export", say=lambda *_: None)
+    timed, size, classes, mode, note = bench._exported_request(folder, None, 1000, "both")
+    assert (timed.width_coefficient, size, classes, mode) == (0.25, 32, 10, "infer") and note
+    with pytest.raises(ValueError, match="takes 32 px images"):
+        bench._exported_request(folder, 64, 1000, "infer")
+    with pytest.raises(FileNotFoundError, match="not an `effnet export` folder"):
+        bench._exported_request(tmp_path, None, 1000, "infer")
+    job = dict(job="model", implementation="effnet-kit", mode="infer", spec=dataclasses.asdict(timed),
+               size_name="B0", image_size=32, batch_size=2, precision="32", xla="auto", warmup=1,
+               repeats=2, steps=1, num_classes=10, conv_impl="auto", exported=str(folder))
+    result = steps.run_job(job)  # the exported model.keras, loaded safely, timed
+    assert len(result["seconds_per_step"]) == 2 and min(result["seconds_per_step"]) > 0
+    assert main(["benchmark"]) == 2  # neither a name nor --exported

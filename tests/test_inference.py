@@ -27,22 +27,35 @@ def tiny_checkpoint(folder, name: str, image_size: int = 32, classes=("a", "b", 
                                                  image_size=image_size, class_names=list(classes))), model
 
 
-@pytest.mark.parametrize("name", ["B0-G1-BN", "B0-G16-LN_PN"])
+@pytest.mark.parametrize("name", ["B0-G1-BN", "B0-G16-BN", "B0-G16-LN_PN"])
 def test_an_export_gives_the_models_outputs_in_keras_and_in_the_saved_model(tmp_path, name):
+    """Rewritten for inference (BN folded, proxy moments stored, no dropout), the exported
+    model's logits equal the trained model's within 1e-4 of their spread (float32 rounding
+    of a different order of operations); unrewritten, within 1e-5 (the same graph)."""
+    import keras
     import tensorflow as tf
 
     checkpoint, model = tiny_checkpoint(tmp_path / "ckpt", name)
     out = export(checkpoint, tmp_path / "export", say=lambda *_: None)
     images = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     expected = np.asarray(model(images, training=False))
+    tolerance = 1e-4 * expected.std()
     reloaded, meta = load_classifier(out)
     assert meta["class_names"] == ["a", "b", "c"] and meta["image_size"] == 32
-    # tolerance: float32 rounding of the same graph, re-traced
+    assert len(meta["rewrites"]) == 3
+    kinds = {type(layer).__name__ for layer in reloaded.layers}
+    assert not kinds & {"BatchNormalization", "Dropout", "ProxyNormActivation"}
     np.testing.assert_allclose(np.asarray(reloaded(images, training=False)), expected,
-                               rtol=1e-5, atol=1e-5)
+                               rtol=1e-4, atol=tolerance)
     loaded = tf.saved_model.load(str(out / "saved_model"))  # kept: it owns the variables
     served = loaded.serve(tf.constant(images))
-    np.testing.assert_allclose(np.asarray(served), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(served), expected, rtol=1e-4, atol=tolerance)
+    plain = export(checkpoint, tmp_path / "plain", say=lambda *_: None, rewrite=False)
+    as_trained, meta = load_classifier(plain)
+    assert meta["rewrites"] == [] and any(isinstance(layer, keras.layers.Dropout)
+                                          for layer in as_trained.layers)
+    np.testing.assert_allclose(np.asarray(as_trained(images, training=False)), expected,
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_export_refuses_a_folder_in_use_and_leaves_nothing_half_written(tmp_path):

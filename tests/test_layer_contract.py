@@ -16,6 +16,7 @@ from effnet_lib.data.synthetic import SyntheticImages
 from effnet_lib.lessons.micro_batch_norm import MicroBatchNormalization
 from effnet_lib.models.grouped_conv import Conv2D as SplitConv2D
 from effnet_lib.models.image_normalization import ImageNormalization
+from effnet_lib.models.inference_rewrite import FrozenProxyNormActivation, PassThrough
 from effnet_lib.models.proxy_norm import ProxyNormActivation
 from effnet_lib.training.recipe import Cosine, RMSpropOnesStart, WarmupExponentialDecay
 
@@ -38,6 +39,10 @@ LAYERS = {
     "SyntheticImages": (lambda: SyntheticImages(12, seed=0), (), "int32", (0, 0), "float32"),
     "MicroBatchNormalization": (lambda: MicroBatchNormalization(2), (5, 5, C), "float32",
                                 (2 * C, 2 * C), "float16"),
+    # The inference rewrite's layers: fixed numbers, nothing to train.
+    "FrozenProxyNormActivation": (lambda: FrozenProxyNormActivation("swish"), (5, 5, C), "float32",
+                                  (0, 4 * C), "float16"),
+    "PassThrough": (lambda: PassThrough(), (5, 5, C), "float32", (0, 0), "float16"),
 }
 
 

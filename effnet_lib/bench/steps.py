@@ -34,6 +34,13 @@ def build_network(request: dict):
         build = getattr(keras.applications, f"EfficientNet{request['size_name']}")
         return build(weights=None, input_shape=(size, size, 3), classes=classes,
                      classifier_activation=None)
+    if request.get("exported"):  # an `effnet export` folder, loaded as a server would
+        from pathlib import Path
+
+        import effnet_lib.models.inference_rewrite  # noqa: F401  (registers its layers)
+        import effnet_lib.models.proxy_norm  # noqa: F401
+
+        return keras.saving.load_model(Path(request["exported"]) / "model.keras", safe_mode=True)
     from ..models.builder import build_model
     from ..models.spec import EfficientNetSpec
 

@@ -80,7 +80,7 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
               mode: str = "both", xla: str = "auto", references=("keras", "timm"),
               warmup: int = 2, repeats: int = 5, steps: int = 3, num_classes: int = 1000,
               conv_impl: str = "auto", backend: str | None = None, progress=print,
-              timeout: float = 1800) -> BenchmarkReport:
+              timeout: float = 1800, exported: str | None = None) -> BenchmarkReport:
     """Measure a model (and its references) and return a table with ratios.
 
     Args:
@@ -96,13 +96,21 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
             standard network size (B0-B7); timm is skipped when not installed.
         warmup, repeats, steps: warm-up steps, timed runs, steps per timed run.
         backend: the Keras backend to measure (default: ``$KERAS_BACKEND`` or tensorflow).
+        exported: an ``effnet export`` folder to time instead of a freshly built model
+            (inference only; ``name``, the size and the classes come from its export.json).
     """
+    notes, spec = [], None
+    if exported:
+        spec, image_size, num_classes, mode, note = _exported_request(exported, image_size,
+                                                                      num_classes, mode)
+        notes += [note] if note else []
     request = check_request(locals())
-    spec = resolve_spec(name)
+    request["exported"] = str(exported) if exported else None
+    spec = spec or resolve_spec(name)
     request["image_size"] = request["image_size"] or spec.resolution
     backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
     say = progress or (lambda *_: None)
-    notes, implementations = [], ["effnet-kit"]
+    implementations = ["effnet-kit"]
     for reference in references:
         available, note = reference_available(reference, spec)
         if note:
@@ -122,6 +130,27 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
     env = dict(environment(backend), matmul_macs_per_s=matmul["macs_per_s"],
                matmul_size=matmul["n"], request=request)
     return BenchmarkReport(table, env, notes)
+
+
+def _exported_request(folder, image_size, num_classes, mode):
+    """(spec, image size, classes, mode, a note or None) for timing an exported folder."""
+    from ..models.spec import EfficientNetSpec
+    from ..training.inference import EXPORT_META
+
+    path = Path(folder).expanduser() / EXPORT_META
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder}: not an `effnet export` folder (no {EXPORT_META}).")
+    meta = json.loads(path.read_text())
+    if image_size not in (None, meta["image_size"]):
+        raise ValueError(f"{folder} takes {meta['image_size']} px images (its input is fixed); "
+                         f"drop --image-size or export at {image_size} px.")
+    classes = len(meta["class_names"]) if meta.get("class_names") else num_classes
+    note = None
+    if mode != "infer":
+        note = f"{folder}: an exported model is timed for inference only."
+    spec = (EfficientNetSpec.from_dict(meta["spec"]) if meta.get("spec")
+            else resolve_spec(meta["name"]))
+    return spec.replace(num_classes=classes), meta["image_size"], classes, "infer", note
 
 
 def measure_variants(entries, batch_size: int = 32, mode: str = "train", precision: str = "32",
@@ -284,6 +313,8 @@ def _row(spec, request, implementation, mode, result, matmul) -> dict:
     per_s = [request["batch_size"] / t for t in times]
     macs_per_s = forward * passes * request["batch_size"] / median
     name = spec.name if implementation == "effnet-kit" else result["model"]
+    if implementation == "effnet-kit" and request.get("exported"):
+        name += f" (exported: {request['exported']})"
     return dict(model=spec.name, implementation=implementation, network=name, mode=mode,
                 image_size=size, batch_size=request["batch_size"], precision=request["precision"],
                 xla=result["xla"], images_per_s=request["batch_size"] / median,

@@ -16,7 +16,10 @@ def add_commands(sub) -> None:
                     "are installed, timm's. Each measurement runs in a fresh process: warm-up, "
                     "then repeated timed runs (median and spread). Results and the environment "
                     "(hardware, versions, date) are saved as CSV and JSON.", epilog=EPILOG)
-    bench.add_argument("name", metavar="NAME|CASE", help="model name (B0-G1-BN) or case name")
+    bench.add_argument("name", metavar="NAME|CASE", nargs="?",
+                       help="model name (B0-G1-BN) or case name (not with --exported)")
+    bench.add_argument("--exported", metavar="DIR",
+                       help="time an `effnet export` folder (inference; its size and classes)")
     bench.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
     bench.add_argument("--batch-size", type=int, default=32)
     bench.add_argument("--precision", choices=("32", "16", "bf16"), default="32",
@@ -63,11 +66,16 @@ def run_benchmark(args):
     quiet_backend()
     from ..bench.throughput import benchmark, format_table
 
+    if (args.name is None) == (args.exported is None):
+        print("effnet benchmark: error: give a NAME|CASE or --exported DIR (one of them)",
+              file=sys.stderr)
+        return 2
     references = [r for r in args.reference.split(",") if r and r != "none"]
     report = benchmark(args.name, image_size=args.image_size, batch_size=args.batch_size,
                        precision=args.precision, mode=args.mode, xla=args.xla,
                        references=references, warmup=args.warmup, repeats=args.repeats,
                        steps=args.steps, num_classes=args.num_classes, conv_impl=args.conv_impl,
+                       exported=args.exported,
                        progress=lambda text: print(text, file=sys.stderr))
     print(format_table(report))
     for path in report.save(args.output_dir):

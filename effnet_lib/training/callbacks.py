@@ -104,6 +104,8 @@ class CheckpointWithAverage(keras.callbacks.Callback):
                  guard: NanGuard, write: bool, saved_model=None, keep: int = 2,
                  keep_within_epoch: int = 2, stop=None):
         super().__init__()
+        if not (isinstance(keep_within_epoch, int) and keep_within_epoch >= 1):
+            raise ValueError(f"keep_checkpoints={keep_within_epoch!r}: keep at least 1.")
         self.run_dir, self.meta, self.plan = Path(run_dir), meta, plan
         self.average_decay, self.guard, self.write = average_decay, guard, write
         self.saved_model, self.keep, self.keep_within_epoch = saved_model, keep, keep_within_epoch

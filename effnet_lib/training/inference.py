@@ -7,7 +7,14 @@
 * ``saved_model/``: a TensorFlow SavedModel with a ``serve`` endpoint (``model.export``),
   which TensorFlow Serving loads as it is: float32 RGB images, 0-255, at the model's size, in;
   logits out;
-* ``export.json``: what the model is, its input size, its class names and preprocessing.
+* ``export.json``: what the model is, its input size, its class names and preprocessing,
+  and the inference rewrites applied.
+
+By default the exported model is rewritten for inference
+(:func:`effnet_lib.models.inference_rewrite.for_inference`: BatchNorm folded into the
+convolutions, Proxy Norm's proxy moments stored, dropout removed); its outputs equal the
+trained model's in inference mode within float32 rounding. ``rewrite=False`` exports the
+model as trained.
 
 :func:`predict` classifies JPEG/PNG files with an exported folder, a run folder (its newest
 checkpoint) or a checkpoint, preprocessed as validation is (resize the short side, centre
@@ -16,6 +23,7 @@ crop 224/256).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
@@ -44,7 +52,7 @@ def load_classifier(source):
 
     if path.exists():
         model, meta = checkpoints.load_model(path)
-        return model, dict(name=EfficientNetSpec.from_dict(meta["spec"]).name,
+        return model, dict(name=EfficientNetSpec.from_dict(meta["spec"]).name, spec=meta["spec"],
                            image_size=meta["image_size"], class_names=meta.get("class_names"),
                            source=str(checkpoints.resolve(path)))
     from ..models.builder import build_model
@@ -55,17 +63,29 @@ def load_classifier(source):
         raise FileNotFoundError(f"{source}: neither a folder (exported model, run, checkpoint) nor "
                                 f"a model name. {error}") from None
     model = build_model(spec)
-    return model, dict(name=spec.name, image_size=spec.resolution, class_names=None,
+    return model, dict(name=spec.name, spec=dataclasses.asdict(spec), image_size=spec.resolution,
+                       class_names=None,
                        source=f"{spec.name}, untrained")
 
 
-def export(source, out, say=print) -> Path:
+REWRITES = ["BatchNorm folded into the convolution before it",
+            "Proxy Norm's proxy moments computed once and stored",
+            "dropout and drop-connect removed"]
+
+
+def export(source, out, say=print, rewrite: bool = True) -> Path:
     """Write ``model.keras``, ``saved_model/`` and ``export.json`` for ``source`` into ``out``
-    (a new or empty folder). Written aside and renamed: a failure leaves no half export."""
+    (a new or empty folder), rewritten for inference unless ``rewrite=False``. Written aside
+    and renamed: a failure leaves no half export."""
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"{out} exists and is not empty: export into a new folder.")
     model, meta = load_classifier(source)
+    if rewrite:
+        from ..models.inference_rewrite import for_inference
+
+        model = for_inference(model)
+    meta = dict(meta, rewrites=REWRITES if rewrite else [])
     partial = out.with_name(out.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -82,7 +102,8 @@ def export(source, out, say=print) -> Path:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    say(f"exported {meta['source']} to {out} (model.keras, saved_model/, {EXPORT_META})")
+    say(f"exported {meta['source']} to {out} (model.keras, saved_model/, {EXPORT_META}"
+        f"{'; rewritten for inference' if rewrite else ''})")
     return out
 
 
