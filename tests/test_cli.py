@@ -85,3 +85,30 @@ def test_version(capsys):
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out.strip() == f"effnet-kit {importlib.metadata.version('effnet-kit')}"
+
+
+@pytest.mark.parametrize("argv, recipe, for_a_model", [
+    (["train", "B0-G16-LN_PN-Half_16IPU_2x8", "--dry-run"], "B0-G16-LN_PN-Half_16IPU_2x8", False),
+    (["train", "--config", "B0-G16-LN_PN-Half_16IPU_2x8", "--dry-run"], "B0-G16-LN_PN-Half_16IPU_2x8",
+     False),
+    (["train", "B0-G1-BN", "--dry-run"], "B0-G1-GN-Native_16IPU_2x8", True),  # its size and group
+    (["train", "B0-G16-LN", "--dry-run"], "B0-G16-GN-Native_16IPU_2x8", True),
+    (["train", "--model", "B1-G16-LN_PN", "--dry-run"], "B1-G16-LN_PN-Native_16IPU_2x8", True),
+])
+def test_train_takes_a_case_or_any_model_with_a_cases_recipe(argv, recipe, for_a_model, capsys):
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"{recipe}: the recipe `effnet train` runs" in out
+    assert (f": the recipe of {recipe}" in out) == for_a_model  # says which recipe a model gets
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dry-run"], "name a case or a model"),
+    (["train", "B9-G1-BN", "--dry-run"], "Unknown model name 'B9-G1-BN'"),
+    (["train", "B7-G1-BN", "--dry-run"], "no case trains a B7 model"),
+    (["train", "B0-G1-GN-Native_16IPU_2x8", "--config", "B1-G1-GN-Native_16IPU_4x4", "--dry-run"],
+     "two cases"),
+])
+def test_train_says_what_is_wrong_with_its_name(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

@@ -63,10 +63,16 @@ def add_commands(sub) -> None:
                     "intact checkpoint; SIGTERM or Ctrl-C stops at the end of the current log "
                     "with a checkpoint.", epilog=DATA_SOURCES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--config", required=True, metavar="CASE", help="a case name (effnet cases)")
+    train.add_argument("name", nargs="?", metavar="CASE|NAME",
+                       help="a case (`effnet cases`), or a model name such as B0-G1-BN, trained "
+                            "with the recipe of its own case, else of a case of its size (the "
+                            "recipe used is printed; --config picks another)")
+    train.add_argument("--config", metavar="CASE", help="the case whose recipe to run (the same as "
+                                                        "a positional CASE)")
     train.add_argument("--config-path", help="a configs.yml of your own")
     train.add_argument("--data", default="shapes", help="data source (default shapes)")
-    train.add_argument("--checkpoint-dir", help="run folder (default runs/CASE)")
+    train.add_argument("--checkpoint-dir", help="run folder (default runs/CASE, or runs/NAME_CASE "
+                                                "for a model trained with a case's recipe)")
     train.add_argument("--l2-regularization", type=float, default=0.0)
     train.add_argument("--logs-per-epoch", default="1", help="host events per epoch: 2, 1/2, 0 ...")
     train.add_argument("--synthetic-data", choices=("host", "device", "cpu", "ipu"),
@@ -142,8 +148,8 @@ def run_train(args):
     from ..training.cases import load_case
     from ..training.train import train
 
-    case = load_case(args.config, args.config_path)
     overrides = case_overrides(args)
+    case = load_case(_case_to_run(args, overrides), args.config_path)
     case = case.replace(**overrides) if overrides else case
     if args.dry_run:
         from ..training.recipe_report import describe_recipe
@@ -158,7 +164,10 @@ def run_train(args):
         data = "synthetic-host" if args.synthetic_data in ("host", "cpu") else "synthetic-device"
     model_overrides = {k: getattr(args, k) for k in ("width_coefficient", "depth_coefficient")
                        if getattr(args, k) is not None}
-    result = train(case, data=data, run_dir=args.checkpoint_dir, logs_per_epoch=args.logs_per_epoch,
+    run_dir = args.checkpoint_dir
+    if run_dir is None and "model" in overrides:  # not the case's own run folder
+        run_dir = f"runs/{overrides['model']}_{case.name}"
+    result = train(case, data=data, run_dir=run_dir, logs_per_epoch=args.logs_per_epoch,
                    training=args.training, validation=args.validation,
                    l2_regularization=args.l2_regularization, seed=args.seed,
                    model_overrides=model_overrides, max_updates_per_epoch=args.max_updates_per_epoch,
@@ -172,6 +181,30 @@ def run_train(args):
                                          if "average" in v else ""))
     print(f"run folder: {result.run_dir} (epoch {result.epochs_done}, {result.updates} weight updates)")
     return 1 if result.stopped else 0
+
+
+def _case_to_run(args, overrides: dict) -> str:
+    """The case named (positionally or by --config), or the recipe case of a model named
+    positionally (which then becomes the ``model`` override)."""
+    from ..models.spec import EfficientNetSpec
+    from ..training.cases import case_names, recipe_case
+
+    name = args.name
+    if name and name not in case_names(args.config_path):
+        EfficientNetSpec.from_name(name)  # neither a case nor a model: its error says so
+        if "model" in overrides and overrides["model"] != name:
+            raise ValueError(f"two models: {name} and --model {overrides['model']}; give one.")
+        overrides["model"], name = name, None
+    if name and args.config and name != args.config:
+        raise ValueError(f"two cases: {name} and --config {args.config}; give one.")
+    case = name or args.config
+    if case is None:
+        if "model" not in overrides:
+            raise ValueError("name a case or a model: effnet train CASE|NAME (effnet cases "
+                             "lists the cases).")
+        case = recipe_case(overrides["model"], args.config_path)
+        print(f"{overrides['model']}: the recipe of {case}")
+    return case
 
 
 def run_validate(args):

@@ -212,6 +212,20 @@ def load_cases(path: str | Path | None = None) -> list[CaseConfig]:
     return [load_case(name, path) for name in case_names(path)]
 
 
+def recipe_case(model: str, path: str | Path | None = None) -> str:
+    """The case whose recipe trains ``model`` when no case is named: the model's own case at
+    native resolution, else a native case of its size and group size, else of its size."""
+    size, group = model.split("-")[:2]
+    native = [c for c in load_cases(path) if c.resolution == "native"]
+    for match in (lambda c: c.model == model, lambda c: c.model.split("-")[:2] == [size, group],
+                  lambda c: c.model.split("-")[0] == size):
+        found = [c.name for c in native if match(c)]
+        if found:
+            return found[0]
+    raise ValueError(f"no case trains a {size} model; name the recipe to use with --config CASE "
+                     f"(`effnet cases` lists them).")
+
+
 def check_fields(fields: dict, case: str) -> None:
     """Every key of ``fields`` must be a case setting; the error suggests the nearest ones."""
     valid = {f.name for f in dataclasses.fields(CaseConfig)} - {"name"}
