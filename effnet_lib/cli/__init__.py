@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from . import bench, data, inference, lessons, models, training
-from .common import EPILOG
+from .common import EPILOG, finish, quiet_backend
 
 GROUPS = (models, data, training, inference, bench, lessons)
 
@@ -36,15 +36,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="EfficientNet with group convolutions, batch-independent normalisation and "
                     "reduced-resolution training (Masters et al., 2021) on TensorFlow 2 + Keras 3.")
     parser.add_argument("--version", action="version", version=f"effnet-kit {kit_version()}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="keep TensorFlow's start-up messages (hidden by default)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(sub)
+    finish(parser)
     return parser
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not args.verbose:
+        quiet_backend()  # before any command imports TensorFlow
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

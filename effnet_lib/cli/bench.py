@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from .common import EPILOG, int_list, quiet_backend
+from .common import EPILOG, add_precision, add_xla, int_list, quiet_backend, xla_list
 
 
 def add_commands(sub) -> None:
@@ -21,17 +21,16 @@ def add_commands(sub) -> None:
     bench.add_argument("--exported", metavar="DIR",
                        help="time an `effnet export` folder (inference; its size and classes)")
     bench.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
-    bench.add_argument("--batch-size", type=int, default=32)
-    bench.add_argument("--precision", choices=("32", "16", "bf16"), default="32",
-                       help="32: float32; 16: mixed float16; bf16: mixed bfloat16")
-    bench.add_argument("--mode", choices=("train", "infer", "both"), default="both")
-    bench.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
-                       help="auto: Keras's choice (XLA on accelerators, not on CPUs with TensorFlow)")
+    bench.add_argument("--batch-size", type=int, default=32, help="images per step")
+    add_precision(bench, "32.32", "compute.storage precision of the timed steps")
+    bench.add_argument("--mode", choices=("train", "infer", "both"), default="both",
+                       help="time training steps, inference steps or both")
+    add_xla(bench, "auto")
     bench.add_argument("--reference", default="keras,timm",
                        help="comma-separated references: keras, timm, or none (default keras,timm)")
     bench.add_argument("--conv-impl", choices=("auto", "native", "split"), default="auto",
                        help="grouped convolution implementation (default: fastest measured)")
-    bench.add_argument("--num-classes", type=int, default=1000)
+    bench.add_argument("--num-classes", type=int, default=1000, help="classifier size")
     bench.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     bench.add_argument("--repeats", type=int, default=5, help="timed runs (default 5)")
     bench.add_argument("--steps", type=int, default=3, help="steps per timed run (default 3)")
@@ -46,17 +45,20 @@ def add_commands(sub) -> None:
                     "conv, split per group), backend and compile mode; plot time and achieved "
                     "multiply-adds/s against group size. --save-choice records the faster "
                     "implementation at group size 16 for conv_impl='auto' on this machine.")
-    groups.add_argument("--channels", type=int, default=192)
-    groups.add_argument("--image-size", type=int, default=28)
-    groups.add_argument("--batch-size", type=int, default=8)
-    groups.add_argument("--kernel", type=int, default=3)
-    groups.add_argument("--group-sizes", default="1,2,4,8,16,32,64,dense")
-    groups.add_argument("--mode", choices=("train", "infer"), default="train")
+    groups.add_argument("--channels", type=int, default=192, help="input and output channels of the conv")
+    groups.add_argument("--image-size", type=int, default=28, help="input height and width")
+    groups.add_argument("--batch-size", type=int, default=8, help="images per step")
+    groups.add_argument("--kernel", type=int, default=3, help="kernel size k of the k x k conv")
+    groups.add_argument("--group-sizes", default="1,2,4,8,16,32,64,dense",
+                        help="channels per group, comma-separated; dense: one group")
+    groups.add_argument("--mode", choices=("train", "infer"), default="train",
+                        help="forward + backward (train) or forward only")
     groups.add_argument("--backends", default="tensorflow",
                         help="comma-separated Keras backends, e.g. tensorflow,jax")
-    groups.add_argument("--xla", default="off,on", help="TensorFlow compile modes to time (default off,on)")
-    groups.add_argument("--repeats", type=int, default=5)
-    groups.add_argument("--output-dir", default="figures/benchmarks")
+    groups.add_argument("--xla", default="off,on", type=xla_list,
+                        help="XLA settings to time, comma-separated: each of auto, on, off")
+    groups.add_argument("--repeats", type=int, default=5, help="timed runs per point")
+    groups.add_argument("--output-dir", default="figures/benchmarks", help="where the CSV and the plot go")
     groups.add_argument("--save-choice", action="store_true",
                         help="save the winner at group size 16 as this machine's conv_impl='auto'")
     groups.set_defaults(func=run_benchmark_groups)
@@ -93,7 +95,7 @@ def run_benchmark_groups(args):
     table = group_sizes.sweep(channels=args.channels, image_size=args.image_size,
                               batch_size=args.batch_size, kernel=args.kernel, group_sizes=sizes,
                               mode=args.mode, backends=args.backends.split(","),
-                              xla=args.xla.split(","), repeats=args.repeats,
+                              xla=args.xla, repeats=args.repeats,
                               progress=lambda text: print(text, file=sys.stderr))
     shown = table[["backend", "xla", "impl", "group_size", "groups", "seconds", "macs_per_s_G"]]
     print(shown.assign(ms=1000 * shown.seconds).drop(columns="seconds").to_string(index=False))

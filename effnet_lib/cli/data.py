@@ -18,15 +18,16 @@ def add_commands(sub) -> None:
     make = commands.add_parser("make-shapes", help="generate the shapes data set into a folder",
                                description="Render the shapes classification set as JPEG class "
                                            "folders (deterministic for a seed).")
-    make.add_argument("--out", required=True, help="folder to create")
-    make.add_argument("--image-size", type=int, default=128)
+    make.add_argument("--output-dir", "--out", dest="out", required=True, metavar="DIR",
+                      help="folder to create")
+    make.add_argument("--image-size", type=int, default=128, help="side of the square images in pixels")
     make.add_argument("--train", type=int, default=10000, help="training images (default 10000)")
     make.add_argument("--val", type=int, default=2000, help="validation images (default 2000)")
-    make.add_argument("--classes", type=int, default=10)
+    make.add_argument("--classes", type=int, default=10, help="number of classes")
     make.add_argument("--class-set", choices=("fine", "distinct"), default="fine",
                       help="fine (default): classes told apart by fine detail; distinct: shapes a "
                            "small model tells apart quickly")
-    make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--seed", type=int, default=0, help="the same seed draws the same images")
     make.add_argument("--tfrecords", action="store_true",
                       help="also write ImageNet-layout TFRecord shards into OUT/tfrecords")
     make.set_defaults(func=run_make_shapes)
@@ -34,31 +35,33 @@ def add_commands(sub) -> None:
     show = commands.add_parser("show", help="save a grid of augmented samples as PNG",
                                description="Save a grid of samples as the model sees them, with "
                                            "their labels.", epilog=DATA_SOURCES)
-    show.add_argument("source", nargs="?", default="shapes")
-    show.add_argument("--split", choices=("train", "validation"), default="train")
-    show.add_argument("--image-size", type=int, default=128)
-    show.add_argument("--count", type=int, default=16)
-    show.add_argument("--mixup-alpha", type=float, default=0.0)
-    show.add_argument("--cutmix-lambda", type=float, default=1.0)
-    show.add_argument("--seed", type=int, default=0)
-    show.add_argument("--out", default="figures/data_samples.png", help="PNG to write")
+    show.add_argument("source", nargs="?", default="shapes", help="a data source (see below)")
+    show.add_argument("--split", choices=("train", "validation"), default="train",
+                      help="train shows the training augmentation")
+    show.add_argument("--image-size", type=int, default=128, help="size the samples are cropped to")
+    show.add_argument("--count", type=int, default=16, help="samples in the grid")
+    show.add_argument("--mixup-alpha", type=float, default=0.0, help="Mixup's Beta(alpha, alpha); 0: off")
+    show.add_argument("--cutmix-lambda", type=float, default=1.0, help="CutMix's kept share; 1: off")
+    show.add_argument("--seed", type=int, default=0, help="the same seed draws the same samples")
+    show.add_argument("--output", "--out", dest="out", default="figures/data_samples.png",
+                      help="PNG to write")
     show.set_defaults(func=run_show)
 
     build = commands.add_parser("build-tfrecords", help="convert an image folder into ImageNet-layout shards",
                                 description="Write FOLDER/{train,validation}/<class>/* as "
                                             "train-XXXXX-of-NNNNN / validation-... TFRecord shards.")
-    build.add_argument("folder")
-    build.add_argument("out")
-    build.add_argument("--train-shards", type=int, default=8)
-    build.add_argument("--validation-shards", type=int, default=2)
+    build.add_argument("folder", help="an image folder: FOLDER/{train,validation}/<class>/*.jpg|png")
+    build.add_argument("out", metavar="OUTPUT_DIR", help="where the shards go (created)")
+    build.add_argument("--train-shards", type=int, default=8, help="files for the training split")
+    build.add_argument("--validation-shards", type=int, default=2, help="files for the validation split")
     build.set_defaults(func=run_build_tfrecords)
 
     bench = commands.add_parser("bench", help="images/s of the input pipeline against bare decoding",
                                 description="Time the full training input pipeline and a bare "
                                             "decode loop over the same files.", epilog=DATA_SOURCES)
-    bench.add_argument("source", nargs="?", default="shapes")
-    bench.add_argument("--image-size", type=int, default=224)
-    bench.add_argument("--batch-size", type=int, default=64)
+    bench.add_argument("source", nargs="?", default="shapes", help="a data source (see below)")
+    bench.add_argument("--image-size", type=int, default=224, help="size the images are cropped to")
+    bench.add_argument("--batch-size", type=int, default=64, help="images per batch")
     bench.add_argument("--images", type=int, default=3000, help="images timed per loop and round")
     bench.add_argument("--rounds", type=int, default=3,
                        help="the two loops take turns this many times; medians are reported")

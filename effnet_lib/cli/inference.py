@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 from .common import quiet_backend
 
 
@@ -15,13 +13,10 @@ def add_commands(sub) -> None:
                     "format, a 'serve' endpoint) and export.json (input size, classes, "
                     "preprocessing). The model is rewritten for inference (BatchNorm folded into "
                     "the convolutions, Proxy Norm's proxy moments stored, dropout removed; the "
-                    "same outputs within float32 rounding) unless --no-rewrite.",
-        epilog="examples:\n  effnet export runs/B0-G16-GN-Native_16IPU_2x8 --out exported/g16gn\n"
-               "  effnet export B0-G1-BN --out /tmp/b0  # untrained, to time it\n"
-               "  effnet benchmark --exported /tmp/b0 --reference keras",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "same outputs within float32 rounding) unless --no-rewrite.")
     export.add_argument("source", metavar="NAME|RUN", help="a run folder, a checkpoint or a model name")
-    export.add_argument("--out", required=True, metavar="DIR", help="a new or empty folder")
+    export.add_argument("--output-dir", "--out", dest="out", required=True, metavar="DIR",
+                        help="a new or empty folder")
     export.add_argument("--no-rewrite", action="store_true",
                         help="export the model as trained, without the inference rewrites")
     export.set_defaults(func=run_export)

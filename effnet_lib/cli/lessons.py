@@ -36,7 +36,7 @@ def add_commands(sub) -> None:
     reproduce.add_argument("--data", default="shapes",
                            help="data source for the notebooks that train: shapes (default), "
                                 "shapes:PATH, folder:PATH, imagenet:PATH, tfds:NAME")
-    reproduce.add_argument("--seed", type=int, default=0)
+    reproduce.add_argument("--seed", type=int, default=0, help="seeds every lesson's training")
     reproduce.set_defaults(func=run_reproduce)
 
 

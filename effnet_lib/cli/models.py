@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import EPILOG, frame, int_list, print_table, quiet_backend
+from .common import EPILOG, CommaList, add_precision, add_xla, frame, int_list, print_table, quiet_backend
 
 
 def add_commands(sub) -> None:
     cases = sub.add_parser("cases", help="list the paper's 30 training cases",
                            description="List the paper's training cases with their batch layout.")
     cases.add_argument("--config-path", help="a configs.yml of your own (default: the paper's)")
-    cases.add_argument("--format", choices=("table", "csv"), default="table")
+    cases.add_argument("--format", choices=("table", "csv"), default="table", help="table (aligned, to read) or csv (to paste)")
     cases.set_defaults(func=run_cases)
 
     model = sub.add_parser(
@@ -23,7 +23,7 @@ def add_commands(sub) -> None:
     model.add_argument("name", metavar="NAME|CASE", help="model name (B0-G16-LN_PN) or case name")
     model.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
     model.add_argument("--num-classes", type=int, help="classifier size (default 1000)")
-    model.add_argument("--format", choices=("table", "csv"), default="table")
+    model.add_argument("--format", choices=("table", "csv"), default="table", help="table (aligned, to read) or csv (to paste)")
     model.set_defaults(func=run_model)
 
     prof = sub.add_parser(
@@ -34,11 +34,13 @@ def add_commands(sub) -> None:
     prof.add_argument("name", metavar="NAME|CASE", help="model name (B0-G16-LN_PN) or case name")
     prof.add_argument("--image-size", type=int, help="input size (default: the model's or case's)")
     prof.add_argument("--batch-size", type=int, help="images per pass (default 1, a case's micro-batch)")
-    prof.add_argument("--precision", help="16 or 32 bits per activation (default 32, a case's)")
-    prof.add_argument("--by", choices=("layer", "block", "stage"), default="stage")
-    prof.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_precision(prof, None, "bits per stored activation (default 32.32, a case's own)")
+    prof.add_argument("--by", choices=("layer", "block", "stage"), default="stage",
+                      help="one row per layer, block or stage")
+    prof.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                      help="table (to read), csv or json (to process)")
     prof.add_argument("--stages", action="store_true", help="print the pipeline-stage balance")
-    prof.add_argument("--splits", nargs="+", metavar="BLOCK",
+    prof.add_argument("--splits", nargs="+", action=CommaList, metavar="BLOCK",
                       help="pipeline splits for --stages (default: the case's), e.g. block3b")
     prof.set_defaults(func=run_profile)
 
@@ -54,8 +56,9 @@ def add_commands(sub) -> None:
     memory.add_argument("--image-size", type=int, default=128, help="input size (default 128)")
     memory.add_argument("--batch-sizes", default="8,32", help="two batch sizes (default 8,32)")
     memory.add_argument("--steps", type=int, default=3, help="timed steps after one warm-up (default 3)")
-    memory.add_argument("--xla", action="store_true", help="compile the step with XLA")
-    memory.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    add_xla(memory, "off")
+    memory.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                        help="table (to read), csv or json (to process)")
     memory.set_defaults(func=run_memory)
 
 
@@ -123,13 +126,14 @@ def run_profile(args):
 
 
 def run_memory(args):
+    from ..bench.timing import XLA
     from ..profiling import validate_estimate
 
     sizes = int_list(args.batch_sizes, "--batch-sizes")
     if len(sizes) != 2:
         raise ValueError(f"--batch-sizes {args.batch_sizes!r}: give exactly two, e.g. 8,32.")
     report = validate_estimate(args.name, args.image_size, sizes, steps=args.steps,
-                               jit_compile=args.xla,
+                               jit_compile=XLA[args.xla],
                                progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.format == "json":
         print(json.dumps(report, indent=1))
@@ -140,4 +144,4 @@ def run_memory(args):
         print(f"\nPer extra image: measured {per['measured_mib']:.1f} MiB, estimated activations "
               f"{per['estimate_mib']:.1f} MiB (ratio {per['ratio']:.2f}). Measured = peak RSS of "
               f"the training process minus its RSS before the model was built (XLA "
-              f"{'on' if args.xla else 'off'}).")
+              f"{args.xla}).")

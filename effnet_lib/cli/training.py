@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from .common import DATA_SOURCES, boolean, frame, int_list, quiet_backend
+from .common import DATA_SOURCES, PRECISION_HELP, CommaList, boolean, frame, int_list, quiet_backend
 
 CASE_DEST = "case."  # prefix of the generated options' destinations
 
 
 def add_case_options(parser) -> None:
     """One option per case field; absent options leave the case's value."""
+    from ..common.precision import PRECISION_NAMES, SHORT_NAMES
     from ..training.cases import CaseConfig
 
     group = parser.add_argument_group(
@@ -31,11 +32,14 @@ def add_case_options(parser) -> None:
         flags = [meta["flag"], plain] if meta.get("flag") else [plain]
         options = dict(dest=CASE_DEST + field.name, default=argparse.SUPPRESS, help=meta["help"],
                        metavar=field.name.upper())
-        if "choices" in meta:
+        if field.name == "precision":  # the one spelling every command shares
+            options.update(choices=PRECISION_NAMES, type=lambda v: SHORT_NAMES.get(v, v),
+                           metavar="PRECISION", help=f"{meta['help']}: {PRECISION_HELP}")
+        elif "choices" in meta:
             options.update(choices=meta["choices"], metavar=None)
         kind = str(field.type)
         if kind.startswith("tuple[str"):
-            options.update(nargs="*", metavar="BLOCK")
+            options.update(nargs="*", action=CommaList, metavar="BLOCK")
         elif kind.startswith("tuple[float"):
             options.update(nargs=2, type=float, metavar=("LOW", "HIGH"))
         elif kind == "int":
@@ -73,18 +77,23 @@ def add_commands(sub) -> None:
     train.add_argument("--data", default="shapes", help="data source (default shapes)")
     train.add_argument("--checkpoint-dir", help="run folder (default runs/CASE, or runs/NAME_CASE "
                                                 "for a model trained with a case's recipe)")
-    train.add_argument("--l2-regularization", type=float, default=0.0)
+    train.add_argument("--l2-regularization", type=float, default=0.0,
+                       help="an L2 penalty in the loss on conv/dense kernels (the recipe decays "
+                            "weights through --weight-decay instead)")
     train.add_argument("--logs-per-epoch", default="1", help="host events per epoch: 2, 1/2, 0 ...")
     train.add_argument("--synthetic-data", choices=("host", "device", "cpu", "ipu"),
                        help="random images: made by tf.data (host|cpu) or in the step (device|ipu)")
-    train.add_argument("--training", type=boolean, default=True)
-    train.add_argument("--validation", type=boolean, default=True)
+    train.add_argument("--training", type=boolean, default=True,
+                       help="false: no training, only validation of the run folder's weights")
+    train.add_argument("--validation", type=boolean, default=True,
+                       help="validate the final weights and the averages at the end")
     train.add_argument("--width-coefficient", type=float, help="scale the model's width (small runs)")
     train.add_argument("--depth-coefficient", type=float, help="scale the model's depth (small runs)")
     train.add_argument("--max-updates-per-epoch", type=int, help="cap an epoch (quick runs)")
     train.add_argument("--skip-corrupt", action="store_true",
                        help="skip unreadable images and report how many, instead of stopping")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the weights, the data order, the crops and the mixing")
     train.add_argument("--validate-every-epoch", action="store_true",
                        help="top-1/top-5 on the validation split at every checkpoint (as the "
                             "reference did), logged as val_top1/val_top5")
@@ -117,12 +126,16 @@ def add_commands(sub) -> None:
         "finetune", help="the paper's resolution fine-tuning step",
         description="Fine-tune a checkpoint's last layers at the test resolution with the "
                     "validation preprocessing and a cosine schedule (2 epochs by default).")
-    tune.add_argument("--init-path", required=True, help="checkpoint (e.g. RUN/average) or run folder")
-    tune.add_argument("--image-size", type=int, required=True)
-    tune.add_argument("--variable-filter", nargs="*", default=["Top"],
+    tune.add_argument("--checkpoint", "--init-path", dest="init_path", required=True,
+                      metavar="CHECKPOINT",
+                      help="checkpoint (e.g. RUN/average) or run folder (--init-path: the IPU "
+                           "kit's name)")
+    tune.add_argument("--image-size", type=int, required=True, help="the test size to fine-tune at")
+    tune.add_argument("--variable-filter", nargs="*", action=CommaList, default=["Top"],
                       help="train variables matching these names (default Top; e.g. Top block7 block6)")
-    tune.add_argument("--train-with-valid-preprocessing", type=boolean, default=True)
-    tune.add_argument("--epochs", type=int, default=2)
+    tune.add_argument("--train-with-valid-preprocessing", type=boolean, default=True,
+                      help="train on centre crops as validation sees them (the paper's choice)")
+    tune.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (0: only --reestimate-bn-statistics)")
     tune.add_argument("--batch-size", type=int, default=64, help="micro-batch (default 64)")
     tune.add_argument("--gradient-accumulation-count", type=int, default=8,
                       help="micro-batches per update (default 8: a global batch of 512, as the "
@@ -130,11 +143,13 @@ def add_commands(sub) -> None:
     tune.add_argument("--warmup-epochs", type=float, default=5,
                       help="linear warm-up of the cosine (default 5, the reference's: it outlasts a "
                            "2-epoch run, as it did there; 0 for a plain cosine)")
-    tune.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine")
-    tune.add_argument("--base-learning-rate-exponent", type=float, default=-11)
+    tune.add_argument("--lr-schedule", choices=("cosine", "exponential", "constant"), default="cosine",
+                      help="the learning-rate schedule")
+    tune.add_argument("--base-learning-rate-exponent", type=float, default=-11,
+                      help="peak rate 2^E per image of the global batch")
     tune.add_argument("--data", help="data source (default: the one it was trained on)")
     tune.add_argument("--checkpoint-dir", help="where to save (default RUN/finetune-SIZE)")
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--seed", type=int, default=0, help="seeds the data order and the mixing")
     tune.add_argument("--reestimate-bn-statistics", action="store_true",
                       help="BN models: first recompute the matching BatchNorm layers' moving "
                            "statistics at the new size (with --epochs 0, only that)")
