@@ -4,7 +4,7 @@ The kit generates it itself, so that the whole training path (JPEG files in a
 class-folder layout, decoding, cropping, the model, the metrics) runs anywhere
 without a download::
 
-    effnet data make-shapes --out DIR          # or make_shapes(DIR, image_size=128)
+    effnet data make-shapes --output-dir DIR   # or make_shapes(DIR, image_size=128)
 
     DIR/train/<class name>/000000.jpg ...
     DIR/validation/<class name>/000003.jpg ...
@@ -141,7 +141,7 @@ def read_metadata(path) -> dict:
     if not file.is_file():
         raise FileNotFoundError(
             f"{file} not found: {path} is not a generated shapes data set. Make one with "
-            f"`effnet data make-shapes --out DIR` (or effnet_lib.data.shapes.make_shapes(DIR)).")
+            f"`effnet data make-shapes --output-dir DIR` (or effnet_lib.data.shapes.make_shapes(DIR)).")
     with open(file) as handle:
         metadata = json.load(handle)
     if metadata.get("generator") != GENERATOR:

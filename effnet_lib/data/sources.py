@@ -3,7 +3,7 @@
 ==========================  ==================================================================
 ``shapes``                  the embedded default: generated on first use (see ``shapes.py``)
                             into ``$EFFNET_DATA_DIR`` (default ``~/.cache/effnet-kit``)
-``shapes:PATH``             a shapes set made by ``effnet data make-shapes --out PATH``
+``shapes:PATH``             a shapes set made by ``effnet data make-shapes --output-dir PATH``
 ``folder:PATH``             ``PATH/{train,validation|val}/<class>/*.jpg|png``
 ``imagenet:PATH``           ImageNet-layout TFRecords ``PATH/train-00000-of-01024`` ...
 ``tfds:NAME``               a tensorflow-datasets data set already on disk (or downloadable)
