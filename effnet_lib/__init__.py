@@ -10,7 +10,7 @@ The public API, in one place (``import effnet_lib as el``)::
 
 The library is split into rooms by job, each importing only from those before it:
 ``common`` -> ``models`` -> ``profiling`` -> ``data`` -> ``training`` -> ``bench`` ->
-``paper`` -> ``lessons`` -> ``cli`` (see the README's *Layout*). Keras and
+``paper`` -> ``lessons`` -> ``cli`` (see docs/development.md). Keras and
 TensorFlow load only when something needs them.
 """
 

@@ -76,7 +76,7 @@ def test_write_readme_replaces_only_the_block_and_refuses_a_readme_without_one(t
     assert text.startswith("before\n") and text.endswith("after\n") and "old" not in text
     assert "| B0-G1-GN" in text and "Not run yet" in text
     readme.write_text("no block here")
-    with pytest.raises(ValueError, match="has no study block"):
+    with pytest.raises(ValueError, match="has no generated block"):
         study.write_readme(readme, runs)
     assert readme.read_text() == "no block here"
 

@@ -1,6 +1,6 @@
 """What a training run survives (issue: kills, SIGTERM, damaged checkpoints, full disks).
 
-The table in README's *Training* section lists each case with the test here (or in
+The table in docs/training.md lists each case with the test here (or in
 test_train.py) that backs it."""
 
 import errno

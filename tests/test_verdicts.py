@@ -35,3 +35,24 @@ def test_the_prose_counts_what_the_table_says():
     text = summary(verdicts)
     assert text.startswith("Of 3 claims checked in this run, 1 hold, 1 do not and 1 are inconclusive")
     assert list(table(verdicts)["verdict"]) == ["holds", "does not hold", "inconclusive"]
+
+
+def test_the_readme_glance_is_written_from_lesson_06s_record(tmp_path):
+    """README's *Results at a glance* is the block written from figures/06_reproduce_paper.json."""
+    import json
+    from pathlib import Path
+
+    from effnet_lib.lessons import verdicts as module
+
+    root = Path(__file__).resolve().parents[1]
+    record = json.loads((root / "figures" / "06_reproduce_paper.json").read_text())
+    block = module.glance(record["verdicts_gathered"], record["budget"])
+    assert module.README_BEGIN + block + module.README_END in (root / "README.md").read_text(), (
+        "README's glance differs from figures/06_reproduce_paper.json: run "
+        "`python -m effnet_lib.lessons.verdicts --write-readme README.md`")
+    copy = tmp_path / "README.md"
+    copy.write_text(f"top\n{module.README_BEGIN}\nstale\n{module.README_END}\nbottom\n")
+    module.write_readme(copy, root / "figures" / "06_reproduce_paper.json")
+    text = copy.read_text()
+    assert "stale" not in text and text.startswith("top\n") and text.endswith("bottom\n")
+    assert f"{len(record['verdicts_gathered'])} claims checked" in text

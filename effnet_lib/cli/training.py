@@ -164,6 +164,8 @@ def run_train(args):
     from ..training.train import train
 
     overrides = case_overrides(args)
+    if overrides.get("pipeline_stages") == 1 and "pipeline_splits" not in overrides:
+        overrides["pipeline_splits"] = ()  # one stage has nothing to split
     case = load_case(_case_to_run(args, overrides), args.config_path)
     case = case.replace(**overrides) if overrides else case
     if args.dry_run:
@@ -229,6 +231,7 @@ def run_validate(args):
 
     sizes = int_list(args.image_sizes, "--image-sizes") if args.image_sizes else None
     rows = validate(args.checkpoint, data=args.data, image_sizes=sizes)
+    print(frame(rows).round(4).to_string(index=False))
     if args.output:
         write_text(args.output, frame(rows).to_csv(index=False))
         print(f"wrote {args.output}")

@@ -52,3 +52,16 @@ def save_figure(fig, output_dir, name: str, dpi: int = 120) -> Path:
     path = Path(output_dir) / f"{name}.png"
     return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, bbox_inches="tight",
                                                        format="png"))
+
+
+def replace_block(path, begin: str, end: str, text: str) -> Path:
+    """Replace what lies between the marker lines ``begin`` and ``end`` in the text file
+    ``path`` (a README's generated tables) with ``text`` (as it is: start and end it with
+    a newline to keep the markers on lines of their own); the rest stays as it is."""
+    path = Path(path)
+    old = path.read_text()
+    if begin not in old or end not in old:
+        raise ValueError(f"{path} has no generated block: add the lines {begin!r} and {end!r} "
+                         f"where it goes.")
+    before, rest = old.split(begin, 1)
+    return write_text(path, before + begin + text + end + rest.split(end, 1)[1])

@@ -91,7 +91,7 @@ def _decode_window(encoded, offset_height, offset_width, height, width):
 def _resize_uint8(image, size):
     # Cast first: TensorFlow's bilinear kernel converts every uint8 it reads, and on
     # this project's 2-core machine resizing from float was 20-30% faster end to end
-    # (`effnet data bench`; see the README's input pipeline section).
+    # (`effnet data bench`; see docs/data.md, input-pipeline speed).
     resized = tf.image.resize(tf.cast(image, tf.float32), [size, size], method="bilinear",
                               antialias=False)
     # Bilinear weights are convex, so values stay in [0, 255]: rounding is all that is needed.

@@ -245,17 +245,10 @@ def readme_section(runs: pd.DataFrame) -> str:
 
 def write_readme(path, runs: pd.DataFrame) -> None:
     """Replace the study's block in the README at ``path`` with :func:`readme_section`."""
-    from pathlib import Path
+    from ..common.files import replace_block
 
-    from ..common.files import write_text
-
-    text = Path(path).read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{path} has no study block: add the lines {README_BEGIN!r} and "
-                         f"{README_END!r} where the tables go.")
-    before, rest = text.split(README_BEGIN, 1)
-    after = rest.split(README_END, 1)[1]
-    write_text(Path(path), before + readme_section(runs) + after)
+    section = readme_section(runs)
+    replace_block(path, README_BEGIN, README_END, section[len(README_BEGIN):-len(README_END)])
 
 
 def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:

@@ -100,3 +100,52 @@ def summary(verdicts: list[dict]) -> str:
             parts.append(f"{title}: " + "; ".join(f"{v['claim']} (measured {v['measured']:.3g})"
                                                    for v in groups[key]) + ".")
     return "\n\n".join(parts)
+
+
+README_BEGIN = ("<!-- results at a glance: written from figures/06_reproduce_paper.json by "
+                "`python -m effnet_lib.lessons.verdicts --write-readme README.md` -->")
+README_END = "<!-- results at a glance: end -->"
+SHORT = {True: "✅ holds", False: "❌ does not hold", INCONCLUSIVE: "❔ inconclusive"}
+
+
+def glance(verdicts: list[dict], budget: str) -> str:
+    """The README's *Results at a glance*: one short row per verdict and the counts, written
+    from the verdicts lesson 06 gathered (so the front page says what the run measured)."""
+    from ..common.files import markdown
+
+    rows = [{"lesson": v.get("lesson", ""), "the paper's claim": v["claim"],
+             "paper": v["reported"],
+             "here (95% interval)": f"{v['measured']:.3g}" + (
+                 f" [{v['interval'][0]:.3g}, {v['interval'][1]:.3g}]" if v.get("interval")
+                 else " (exact)"),
+             "verdict": SHORT.get(v["holds"], SHORT[INCONCLUSIVE])} for v in verdicts]
+    counts = {key: sum(label(v["holds"]) == key for v in verdicts)
+              for key in ("holds", "does not hold", INCONCLUSIVE)}
+    return (f"\n{len(verdicts)} claims checked by `make reproduce` (budget {budget}): "
+            f"{counts['holds']} hold, {counts['does not hold']} do not, "
+            f"{counts[INCONCLUSIVE]} are inconclusive at 95%.\n\n"
+            + markdown(pd.DataFrame(rows)).rstrip() + "\n")
+
+
+def write_readme(path, record_path) -> None:
+    """Rewrite the README's glance block from lesson 06's record (``06_reproduce_paper.json``)."""
+    import json
+    from pathlib import Path
+
+    from ..common.files import replace_block
+
+    record = json.loads(Path(record_path).read_text())
+    replace_block(path, README_BEGIN, README_END, glance(record["verdicts_gathered"],
+                                                         record["budget"]))
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write README's results at a glance from "
+                                                 "lesson 06's record.")
+    parser.add_argument("--write-readme", metavar="README", required=True)
+    parser.add_argument("--record", default="figures/06_reproduce_paper.json")
+    arguments = parser.parse_args()
+    write_readme(arguments.write_readme, arguments.record)
+    print(f"wrote the results at a glance into {arguments.write_readme}")
