@@ -231,7 +231,6 @@ def run_validate(args):
 
     sizes = int_list(args.image_sizes, "--image-sizes") if args.image_sizes else None
     rows = validate(args.checkpoint, data=args.data, image_sizes=sizes)
-    print(frame(rows).round(4).to_string(index=False))
     if args.output:
         write_text(args.output, frame(rows).to_csv(index=False))
         print(f"wrote {args.output}")
