@@ -18,6 +18,7 @@ BUILD = dict(image_size=40, dropout_rate=0.0, drop_connect_rate=0.0, **SMALL)
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_jax_backend_matches_tensorflow(tmp_path, rng):
     pytest.importorskip("jax", reason="install the dev extra (jax[cpu]) to compare backends")
     images = rng.uniform(0, 255, (3, 40, 40, 3)).astype("float32")

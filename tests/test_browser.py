@@ -114,6 +114,7 @@ def expected(name: str, image_size: int) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_explorer_renders_and_follows_its_controls_in_a_browser(lab):
     from playwright.sync_api import sync_playwright
 

@@ -96,6 +96,7 @@ def test_lists_are_comma_separated_everywhere(argv, dest):
         assert vars(parser.parse_args(argv + spelling))[dest] == ["block3b", "block5a"]
 
 
+@pytest.mark.subprocess
 def test_no_command_prints_tensorflows_start_up_noise(tmp_path):
     """`effnet data ...` printed TensorFlow's banners where the other commands did not."""
     import os

@@ -7,6 +7,7 @@ from effnet_lib.cli import main
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_real_training_step_is_measured_in_a_fresh_process():
     result = memory.measure_peak("B0-G1-GN", image_size=32, batch_size=2, steps=1)
     assert result["peak"] >= result["baseline"] > 50 * memory.MIB  # a backend was loaded

@@ -16,6 +16,7 @@ from effnet_lib.cli import main
 from effnet_lib.lessons.records import load_record
 from effnet_lib.lessons.runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
 
+pytestmark = pytest.mark.notebooks
 NOTEBOOKS = {path.stem: path for path in find_notebooks().values()}
 PARAMETERS = ("budget", "data", "output_dir", "seed")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -125,6 +125,7 @@ def _stop_when(process, run: Path, updates: int, how) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 @pytest.mark.parametrize("model, first", [("B0-G16-BN", signal.SIGTERM),
                                           ("B0-G16-LN_PN", signal.SIGKILL)])
 def test_a_run_stopped_and_killed_resumes_to_the_weights_of_an_uninterrupted_one(

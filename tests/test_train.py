@@ -249,6 +249,7 @@ def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_workers_end_with_identical_weights(shapes, tmp_path):
     import os
     import socket
