@@ -303,6 +303,7 @@ def main(budget: str = "quick", output_dir="figures", say=print, keep_recorded: 
     mix visible."""
     from .run_cache import code_fingerprint
 
+    code_fingerprint()  # now, before any training: the code this process runs
     recorded = recorded_study(output_dir) if keep_recorded else None
     data = study_data(budget)
     frames, written = [], []

@@ -15,6 +15,7 @@ says so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import shutil
@@ -28,8 +29,12 @@ CODE_ROOMS = ("models", "data", "training")
 COMPLETE = "validation.json"
 
 
+@functools.lru_cache(maxsize=None)
 def code_fingerprint(rooms=CODE_ROOMS) -> str:
-    """A hash of the source (of the kit's ``rooms``) that decides what a run computes."""
+    """A hash of the source (of the kit's ``rooms``) that decides what a run computes.
+
+    Read once per process: a long run (the LN_PN study takes hours) computes with the code
+    it imported, whatever is edited on disk meanwhile, and must be labelled with that."""
     root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
     for room in rooms:
