@@ -114,3 +114,22 @@ def test_predict_classifies_the_embedded_validation_images_well_above_chance(tmp
     assert correct / len(results) == pytest.approx(validated, abs=1.01 / len(results))
     low = proportion_ci(correct, len(results)).low
     assert low > 0.25, f"top-1 {correct}/{len(results)} through predict: not above chance (0.25)"
+
+
+@pytest.mark.subprocess
+def test_an_export_loads_in_a_fresh_process_that_built_no_model(tmp_path):
+    """`effnet predict --model EXPORT` in a new process: Keras must know the kit's layers
+    without any model having been built there (it failed with 'Could not locate class')."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    checkpoint, _ = tiny_checkpoint(tmp_path / "ckpt", "B0-G16-LN_PN")
+    out = export(checkpoint, tmp_path / "export", say=lambda *_: None)
+    image = tmp_path / "one.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(image)
+    run = subprocess.run([sys.executable, "-m", "effnet_lib.cli", "predict", str(image), "--model",
+                          str(out), "--top", "2"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith(f"{image}: ") and run.stdout.count(",") == 1

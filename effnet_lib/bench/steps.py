@@ -37,8 +37,9 @@ def build_network(request: dict):
     if request.get("exported"):  # an `effnet export` folder, loaded as a server would
         from pathlib import Path
 
-        import effnet_lib.models.inference_rewrite  # noqa: F401  (registers its layers)
-        import effnet_lib.models.proxy_norm  # noqa: F401
+        from ..models import register_layers
+
+        register_layers()
 
         return keras.saving.load_model(Path(request["exported"]) / "model.keras", safe_mode=True)
     from ..models.builder import build_model

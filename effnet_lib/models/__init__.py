@@ -17,7 +17,14 @@ from .spec import BlockConfig, EfficientNetSpec, as_spec, valid_model_names, val
 
 __all__ = ["NORMS", "BlockConfig", "EfficientNetSpec", "as_spec", "build_model", "conv_groups",
            "largest_divisor_at_most", "round_filters", "round_repeats",
-           "transfer_keras_applications_weights", "valid_model_names", "validate_splits"]
+           "register_layers", "transfer_keras_applications_weights", "valid_model_names",
+           "validate_splits"]
+
+
+def register_layers() -> None:
+    """Import every module that registers a custom layer with Keras, so that a saved model
+    (``model.keras``, an export) loads in safe mode in a process that built nothing."""
+    from . import grouped_conv, image_normalization, inference_rewrite, proxy_norm  # noqa: F401
 
 
 def __getattr__(name):

@@ -44,7 +44,9 @@ def load_classifier(source):
 
     path = Path(str(source)).expanduser()
     if (path / EXPORT_META).is_file():
-        import effnet_lib.models  # noqa: F401  (registers the custom layers for safe loading)
+        from ..models import register_layers
+
+        register_layers()  # a fresh process has built no model: Keras knows no kit layer yet
 
         meta = json.loads((path / EXPORT_META).read_text())
         return keras.saving.load_model(path / "model.keras", safe_mode=True), meta
