@@ -129,24 +129,29 @@ def _stop_when(process, run: Path, updates: int, how) -> str:
 @pytest.mark.parametrize("model, first", [("B0-G16-BN", signal.SIGTERM),
                                           ("B0-G16-LN_PN", signal.SIGKILL)])
 def test_a_run_stopped_and_killed_resumes_to_the_weights_of_an_uninterrupted_one(
-        shapes, tmp_path, model, first):
+        shapes, tmp_path, model, first, capsys):
     """2 epochs of 6 updates (accumulation 2, Mixup, dropout): stopped once by ``first`` and
-    once by SIGKILL at random points, resumed each time; then the same run uninterrupted."""
+    once by SIGKILL at random points, resumed each time; then the same run uninterrupted.
+    The kill points and the difference are printed past pytest's capture (to reproduce)."""
+    def say(line):
+        with capsys.disabled():
+            print(f"\n{line}", end="")
+
     run = tmp_path / "run"
     settings = dict(model=model, data=f"shapes:{shapes}", run_dir=str(run))
     points = sorted(random.sample(range(1, 11), 2))
-    print(f"{model}: {first.name} after update {points[0]}, SIGKILL after {points[1]} (+ random delays)")
+    say(f"{model}: {first.name} after update {points[0]}, SIGKILL after {points[1]} (+ random delays)")
     out = _stop_when(_worker(settings), run, points[0], first)
     if first == signal.SIGTERM:  # graceful: a checkpoint where it stopped, and how to go on
         assert "SIGTERM: finishing the current log" in out
         assert re.search(r"stopped by SIGTERM after weight update \d+; checkpoint: .*update-", out)
-    print(f"resumed from {_newest_updates(run)} updates")
+    say(f"resumed from {_newest_updates(run)} updates")
     _stop_when(_worker(settings), run, points[1], signal.SIGKILL)
-    print(f"resumed from {_newest_updates(run)} updates")
+    say(f"resumed from {_newest_updates(run)} updates")
     final = _worker(dict(settings, reference_dir=str(tmp_path / "uninterrupted")))
     out = final.communicate(timeout=600)[0]
     assert final.returncode == 0, out[-3000:]
     assert "resuming" in out and "done after 12 weight updates" in out
     difference = float(re.search(r"max abs difference: (\S+)", out).group(1))
-    print(f"max abs difference against the uninterrupted run: {difference}")
+    say(f"max abs difference against the uninterrupted run: {difference}")
     assert difference <= 1e-6
