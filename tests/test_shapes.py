@@ -187,7 +187,7 @@ def test_bad_arguments_are_explained(tmp_path, change, message):
 
 
 def test_read_metadata_says_how_to_make_a_set(tmp_path):
-    with pytest.raises(FileNotFoundError, match="effnet data make-shapes --out DIR"):
+    with pytest.raises(FileNotFoundError, match="effnet data make-shapes --output-dir DIR"):
         read_metadata(tmp_path)
 
 
