@@ -91,11 +91,14 @@ def test_training_resumes_after_the_last_complete_epoch(shapes, tmp_path, capsys
     run = tmp_path / "run"
     kwargs = dict(data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY, progress=False,
                   validation=False)
-    first = train(small_case(epochs=1), **kwargs)
+    # A drop every half epoch (3 updates): a schedule restarted at the resume would be two
+    # drops behind the one that continued.
+    case = small_case(lr_decay_epochs=0.5)
+    first = train(case.replace(epochs=1), **kwargs)
     assert first.epochs_done == 1 and first.updates == 6  # 96 images / (8 x 2)
     # A kill while writing the next checkpoint leaves a partial folder: ignored and removed.
     (run / "epoch-0002.partial").mkdir()
-    second = train(small_case(epochs=2), **kwargs)
+    second = train(case.replace(epochs=2), **kwargs)
     assert second.resumed_from == 1 and second.epochs_done == 2 and second.updates == 12
     assert "resuming" in capsys.readouterr().out
     assert not (run / "epoch-0002.partial").exists()
@@ -103,11 +106,14 @@ def test_training_resumes_after_the_last_complete_epoch(shapes, tmp_path, capsys
     assert [r["updates"] for r in lines] == [6, 12]
     assert len((run / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
     assert (run / "average" / "model.weights.h5").is_file() and any((run / "tensorboard").iterdir())
-    # The schedule continued: epoch 2's learning rate is the decayed one of update 12, not update 6.
-    assert lines[1]["learning_rate"] < lines[0]["learning_rate"] or math.isclose(
-        lines[1]["learning_rate"], lines[0]["learning_rate"])
+    # The schedule continued: the learning rate logged after update 12 is the schedule's value
+    # there (4 drops of 0.97, no warm-up), not that of a schedule restarted at update 6 (2 drops).
+    peak = case.learning_rate
+    assert lines[0]["learning_rate"] == pytest.approx(peak * 0.97 ** 2, rel=1e-5)
+    assert lines[1]["learning_rate"] == pytest.approx(peak * 0.97 ** 4, rel=1e-5)
+    assert lines[1]["learning_rate"] != pytest.approx(peak * 0.97 ** 2, rel=1e-5)
     with pytest.raises(ValueError, match="different"):
-        train(small_case(epochs=3, image_size=40), **kwargs)
+        train(case.replace(epochs=3, image_size=40), **kwargs)
 
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(shapes, tmp_path, monkeypatch):
@@ -206,18 +212,29 @@ def test_validate_and_finetune(shapes, tmp_path, capsys):
     out = tmp_path / "sweep.csv"
     assert main(["validate", "--checkpoint", str(run), "--image-sizes", "32,40", "--output", str(out)]) == 0
     assert out.read_text().startswith("image_size,top1,top5,loss")
+    # No --checkpoint-dir: the fine-tuned model goes to the run's finetune-SIZE folder.
     assert main(["finetune", "--init-path", str(run / "average"), "--image-size", "48", "--epochs", "1",
-                 "--batch-size", "16", "--gradient-accumulation-count", "2",
-                 "--checkpoint-dir", str(tmp_path / "ft")]) == 0
+                 "--batch-size", "16", "--gradient-accumulation-count", "2"]) == 0
     printed = capsys.readouterr().out
     assert "fine-tuning 5 of" in printed and "% 32" in printed
     assert "global batch 32 (16 x 2)" in printed and "5 warm-up epochs" in printed
-    result = json.loads((tmp_path / "ft" / "validation.json").read_text())
+    tuned_dir = run / "finetune-48"
+    assert str(tuned_dir) in printed
+    result = json.loads((tuned_dir / "validation.json").read_text())
     assert result["image_size"] == 48 and result["trained_at"] == 32 and result["global_batch"] == 32
-    tuned = checkpoints.read_meta(tmp_path / "ft")["case"]  # the run's recipe kept, its batch changed
+    tuned = checkpoints.read_meta(tuned_dir)["case"]  # the run's recipe kept, its batch changed
     assert tuned["weight_decay"] == 1e-5 and tuned["label_smoothing"] == 0.1
     assert tuned["base_learning_rate_exponent"] == -11 and tuned["lr_schedule"] == "cosine"
-    assert validate(tmp_path / "ft")[0]["image_size"] == 48  # a fine-tuned checkpoint validates
+    assert validate(tuned_dir)[0]["image_size"] == 48  # a fine-tuned checkpoint validates
+    # The default filter ("Top") trains the head only: every other weight is bit-identical,
+    # and the head's trainable weights moved.
+    before = {w.path: keras.ops.convert_to_numpy(w) for w in checkpoints.load_model(run / "average")[0].weights}
+    after = {w.path: keras.ops.convert_to_numpy(w) for w in checkpoints.load_model(tuned_dir)[0].weights}
+    assert before.keys() == after.keys()
+    head = {path for path in before if matches(path, ["Top"])}
+    assert head and head != set(before)
+    assert all(np.array_equal(before[p], after[p]) for p in set(before) - head)
+    assert len(head) == 5 and not any(np.array_equal(before[p], after[p]) for p in head)
 
 
 def test_variable_filter_and_the_modulo_32_rule():

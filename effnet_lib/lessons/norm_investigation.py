@@ -254,8 +254,9 @@ def write_readme(path, runs: pd.DataFrame) -> None:
 def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
     """(variant, seeds) in the order they run, most telling first, so that a study stopped
     part-way has already answered the main question: GN against LN_PN (G1, then the paper's
-    G16), the deferred 1/sigma, the other norms (G1, then G16), then one change at a time
-    (fewer seeds where the budget cannot afford three)."""
+    G16), the deferred 1/sigma, the other norms (G1, then G16), then one change at a time:
+    LN_PN's learning rate, twice the epochs (does the gap close?), Proxy Norm's epsilon,
+    GN's learning rate (fewer seeds where the budget cannot afford three)."""
     seeds = BUDGETS[budget]["seeds"]
     few = seeds[:2]
 
@@ -271,8 +272,8 @@ def study_variants(budget: str = "quick") -> list[tuple[Variant, tuple]]:
     epochs = [(Variant(f"{model} {longer} epochs", model, case=dict(epochs=longer)), few)
               for model in ("B0-G1-LN_PN", "B0-G1-GN")]
     return (base("G1", ("GN", "LN_PN")) + base("G16", ("GN", "LN_PN")) + deferred
-            + base("G1", ("BN", "LN")) + base("G16", ("BN", "LN")) + ln_pn_rates + epsilons
-            + gn_rates + epochs)
+            + base("G1", ("BN", "LN")) + base("G16", ("BN", "LN")) + ln_pn_rates + epochs
+            + epsilons + gn_rates)
 
 
 def write_tables(runs: pd.DataFrame, output_dir) -> list:
