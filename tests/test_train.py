@@ -266,6 +266,32 @@ def test_train_command_with_synthetic_data_in_the_step(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_the_train_command_skips_a_corrupt_image_and_stops_on_a_real_nan(shapes, tmp_path, capsys):
+    """Two branches a user reaches through `effnet train` at the case's own precision (16.32):
+    --skip-corrupt on a folder with a truncated JPEG, and a loss that really becomes NaN."""
+    import shutil
+
+    folder = tmp_path / "images"
+    shutil.copytree(shapes, folder)
+    victim = sorted((folder / "train").rglob("*.jpg"))[3]
+    victim.write_bytes(victim.read_bytes()[:300])
+    tiny = ["--image-size", "32", "--width-coefficient", "0.25", "--depth-coefficient", "0.25",
+            "--batch-size", "8", "--gradient-accumulation-count", "1", "--replicas", "1",
+            "--epochs", "1", "--warmup-epochs", "0", "--validation", "false"]
+    assert main(["train", "B0-G1-BN", "--data", f"folder:{folder}", "--skip-corrupt", *tiny,
+                 "--checkpoint-dir", str(tmp_path / "skipped")]) == 0
+    printed = capsys.readouterr().out
+    assert "skipped 1 corrupt images so far" in printed
+    assert checkpoints.latest(tmp_path / "skipped") is not None
+    # A learning rate of 2^20 per image sends the weights, then the loss, to inf/NaN at once.
+    assert main(["train", "B0-G1-BN", "--data", f"shapes:{shapes}", *tiny,
+                 "--base-learning-rate-exponent", "20", "--checkpoint-dir", str(tmp_path / "nan")]) == 1
+    captured = capsys.readouterr()
+    assert "nan" in (captured.out + captured.err).lower()
+    assert checkpoints.latest(tmp_path / "nan") is None  # no checkpoint of a diverged model
+
+
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_two_workers_end_with_identical_weights(shapes, tmp_path):
     import os

@@ -177,9 +177,16 @@ def _decoded(records, image_size, augment, augmentation: Augmentation, seed, ski
             skipped.assign_add(tf.cast(tf.logical_not(ok), tf.int64))
             return element, pair, ok
 
+        # Named functions, not two lambdas on one line: AutoGraph cannot tell such lambdas
+        # apart and warns on every run that it left them unconverted.
+        def complete(element, pair, ok):
+            return ok
+
+        def without_flag(element, pair, ok):
+            return element, pair
+
         pairs = (tf.data.Dataset.zip((records, seeds)).map(check_and_count)
-                 .filter(lambda element, pair, ok: ok).map(lambda element, pair, ok: (element, pair))
-                 .skip(start_image))
+                 .filter(complete).map(without_flag).skip(start_image))
         # A file whose markers are intact but whose data is broken fails in the
         # decoder: dropped too, with a logged warning (not counted).
         decoded = pairs.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
