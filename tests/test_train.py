@@ -291,27 +291,52 @@ def test_the_train_command_skips_a_corrupt_image_and_stops_on_a_real_nan(shapes,
     assert checkpoints.latest(tmp_path / "nan") is None  # no checkpoint of a diverged model
 
 
-@pytest.mark.slow
-@pytest.mark.subprocess
-def test_two_workers_end_with_identical_weights(shapes, tmp_path):
-    import os
+def _free_ports(count: int) -> list[str]:
     import socket
-    import subprocess
-    import sys
-    from pathlib import Path
 
     ports = []
-    for _ in range(2):
+    for _ in range(count):
         with socket.socket() as s:
             s.bind(("localhost", 0))
             ports.append(str(s.getsockname()[1]))
-    worker = Path(__file__).with_name("multiworker_worker.py")
+    return ports
+
+
+def _run_workers(worker, arguments_of, timeout: float, attempts: int = 2):
+    """Start one process per argument list, wait for all; a timeout kills every one of them
+    (a worker left alone waits for its peer forever), and a port another process took
+    between choosing and binding it gives the workers a second try on new ports."""
+    import os
+    import subprocess
+    import sys
+
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    procs = [subprocess.Popen([sys.executable, str(worker), str(task), ",".join(ports),
-                               f"shapes:{shapes}", str(tmp_path)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for task in range(2)]
-    outputs = [p.communicate(timeout=400) for p in procs]
+    for attempt in range(attempts):
+        ports = _free_ports(2)
+        procs = [subprocess.Popen([sys.executable, str(worker), *arguments], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for arguments in arguments_of(ports)]
+        try:
+            outputs = [p.communicate(timeout=timeout) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        clash = any("address already in use" in err.lower() for _, err in outputs)
+        if not clash or attempt == attempts - 1:
+            return procs, outputs
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_workers_end_with_identical_weights(shapes, tmp_path):
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("multiworker_worker.py")
+    procs, outputs = _run_workers(worker, lambda ports: [
+        [str(task), ",".join(ports), f"shapes:{shapes}", str(tmp_path)] for task in range(2)],
+        timeout=400)
     for proc, (out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-3000:]
     first, second = (np.load(tmp_path / f"weights{t}.npz") for t in range(2))
@@ -328,6 +353,30 @@ def test_two_workers_end_with_identical_weights(shapes, tmp_path):
     assert len(moved) > len(first.files) // 2
     assert (tmp_path / "run0" / "epoch-0001").is_dir()  # the chief checkpoints
     assert not (tmp_path / "run1" / "epoch-0001").exists()  # the other worker does not
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_replicas_on_one_machine_train_as_one_device(shapes, tmp_path):
+    """MirroredStrategy (two logical CPU devices, as two GPUs would be) with gradient
+    accumulation: the path a multi-GPU user takes. Before the replica loop took it over,
+    Keras's fit failed at the first step ("merge_call called while defining a new graph")."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("mirrored_worker.py")
+    done = subprocess.run([sys.executable, str(worker), f"shapes:{shapes}", str(tmp_path)],
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=""),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 2
+    assert report["1"]["updates"] == report["2"]["updates"] == 3
+    two, one = report["2"]["history"][0], report["1"]["history"][0]
+    assert two["loss"] == pytest.approx(one["loss"], rel=1e-5) and two["top1"] == one["top1"]
+    assert report["max_weight_difference"] < 1e-5  # float summation order only
 
 
 def test_rmsprop_mean_squares_start_at_one_as_in_tensorflow_1():

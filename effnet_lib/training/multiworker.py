@@ -1,19 +1,23 @@
-"""Training across machines (``TF_CONFIG``): a custom loop where Keras's ``fit`` cannot run.
+"""Training on several replicas (local devices, or machines with ``TF_CONFIG``): a custom
+loop where Keras's ``fit`` cannot run.
 
 Keras 3's ``fit`` fails under ``tf.distribute.MultiWorkerMirroredStrategy``
 (keras-team/keras#20585: it averages a distributed input batch to build the model
 and reduces scalar logs with ``strategy.reduce(..., axis=0)``, which collective
-ops reject). :func:`fit_across_workers` does for :func:`effnet_lib.training.train.train`
-what ``fit`` does, with the same compiled model, optimiser and callbacks:
+ops reject), and under ``MirroredStrategy`` as soon as the optimiser accumulates
+gradients (its all-reduce sits inside a ``cond``: "merge_call called while defining a
+new graph"), which every paper case folded onto fewer devices does.
+:func:`fit_across_replicas` does for :func:`effnet_lib.training.train.train` what ``fit``
+does, with the same compiled model, optimiser and callbacks:
 
 * Each replica runs the model on its share of the global micro-batch and takes
   ``model.compute_loss`` (the compiled loss plus L2 terms), which Keras already
   scales by ``1 / replicas`` under a strategy. The TensorFlow optimiser sums the
   gradients over all replicas of all workers (an all-reduce) before the update,
   so the update uses the mean gradient over the global batch, as on one device.
-* Gradient accumulation is the optimiser's own (``gradient_accumulation_steps``),
-  applied after that all-reduce, so the schedule steps by weight updates and the
-  checkpoints hold the same variables as ``fit``'s.
+* Gradient accumulation is the loop's own: ``accumulation`` micro-steps are summed
+  in per-replica variables and their mean is applied in one optimiser update, so the
+  schedule steps by weight updates, as with ``fit``.
 * One ``tf.function`` call runs one log period (``updates_per_log x accumulation``
   micro-steps), as ``steps_per_execution`` does for ``fit``. Loss, top-1 and top-k
   are summed over replicas with ``strategy.reduce`` each micro-step, so every
@@ -33,8 +37,7 @@ class WorkerLoop:
     """One log period of training (``updates x accumulation`` micro-steps) as one call.
 
     The model's optimiser must not accumulate gradients itself: Keras's accumulation
-    puts the all-reduce inside a ``cond``, which ``tf.distribute`` rejects across
-    workers. ``accumulation`` micro-steps are summed here, in per-replica variables.
+    puts the all-reduce inside a ``cond``, which ``tf.distribute`` rejects. ``accumulation`` micro-steps are summed here, in per-replica variables.
     """
 
     def __init__(self, model: keras.Model, strategy, accumulation: int, soft: bool, top_k: int):
@@ -45,7 +48,7 @@ class WorkerLoop:
         self.optimizer = model.optimizer
         self.inner = getattr(self.optimizer, "inner_optimizer", self.optimizer)
         if self.inner.gradient_accumulation_steps:
-            raise ValueError("fit_across_workers accumulates gradients itself: build the "
+            raise ValueError("fit_across_replicas accumulates gradients itself: build the "
                              "optimiser without gradient_accumulation_steps.")
         self.variables = model.trainable_variables
         self.replicas = strategy.num_replicas_in_sync
@@ -127,7 +130,7 @@ class WorkerLoop:
         return totals
 
 
-def fit_across_workers(model: keras.Model, dataset, strategy, *, total_logs: int, initial_log: int,
+def fit_across_replicas(model: keras.Model, dataset, strategy, *, total_logs: int, initial_log: int,
                        updates_per_log: int, accumulation: int, callbacks, soft: bool, top_k: int,
                        progress: bool = True) -> list[dict]:
     """Train the compiled ``model`` on ``dataset`` (global micro-batches) for logs

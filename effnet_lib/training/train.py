@@ -24,9 +24,9 @@ from ..common.precision import dtype_policy, precision
 from . import checkpoints, recipe
 from .callbacks import CheckpointWithAverage, EpochValidation, MetricsLog, NanGuard
 from .cases import CaseConfig, load_case
-from .distribution import is_chief, is_multi_worker, strategy_for
+from .distribution import is_chief, needs_own_loop, strategy_for
 from .evaluation import at_size, evaluate, loss_for, metrics_for
-from .multiworker import fit_across_workers
+from .multiworker import fit_across_replicas
 from .plan import RunPlan, fold_replicas, plan_run
 from .run_lock import run_folder_lock
 from .stopping import StopRequest, stop_on_signals
@@ -73,7 +73,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     _seed(seed, deterministic)
     layout = fold_replicas(case, strategy.num_replicas_in_sync)
     augmentation = case_augmentation(case)
-    data_from = partial(_training_data, case, augmentation, data, layout.replicas, strategy, seed,
+    data_from = partial(_training_data, case, augmentation, data, layout.replicas, seed,
                         skip_corrupt)
     train_data = data_from(progress)
     plan = plan_run(case, layout, train_data.steps_per_epoch, epochs, logs_per_epoch,
@@ -86,7 +86,7 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
     with dtype_policy(case.precision), strategy.scope():
         spec = case.model_spec(num_classes=train_data.num_classes, **(model_overrides or {}))
         core, model = _build_and_compile(case, spec, plan, train_data, augmentation.soft_labels,
-                                         is_multi_worker(strategy), l2_regularization, say)
+                                         needs_own_loop(strategy), l2_regularization, say)
     meta = _run_meta(case, spec, plan, train_data, data, seed)
     with run_folder_lock(run_dir, enabled=chief, say=say):  # one run per folder
         resumed_from, first_log = _resume(run_dir, chief, model, core, meta, plan, say)
@@ -166,26 +166,18 @@ def case_augmentation(case: CaseConfig, valid_preprocessing: bool = False):
                         valid_preprocessing=valid_preprocessing)
 
 
-def _training_data(case: CaseConfig, augmentation, data: str, replicas: int, strategy, seed,
+def _training_data(case: CaseConfig, augmentation, data: str, replicas: int, seed,
                    skip_corrupt, progress, start_batch: int = 0):
     """The training pipeline, batched with the global micro-step batch (tf.distribute shards it
     across workers and splits each batch across replicas), from micro-batch ``start_batch``."""
     from ..data import make_dataset
 
-    train_data = make_dataset(data, "train", case.image_size, case.micro_batch_size * replicas,
-                              augmentation=augmentation, repeat=True, seed=seed,
-                              skip_corrupt=skip_corrupt, progress=progress, start_batch=start_batch)
-    if strategy.num_replicas_in_sync > 1 and not is_multi_worker(strategy):
-        # Keras builds a distributed model by averaging one input batch across
-        # replicas (strategy.reduce), which cross-device ops do not all define for
-        # uint8: send float32 images.
-        import tensorflow as tf
-
-        train_data.dataset = train_data.dataset.map(lambda x, y: (tf.cast(x, tf.float32), y))
-    return train_data
+    return make_dataset(data, "train", case.image_size, case.micro_batch_size * replicas,
+                        augmentation=augmentation, repeat=True, seed=seed,
+                        skip_corrupt=skip_corrupt, progress=progress, start_batch=start_batch)
 
 
-def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, across_workers: bool,
+def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, own_loop: bool,
                        l2_regularization: float, say):
     """(the model checkpoints hold, the model that trains); the second wraps the first only
     when synthetic images are drawn inside the step."""
@@ -196,9 +188,9 @@ def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, across
     if l2_count:
         say(f"L2 regularisation {l2_regularization} on {l2_count} weight tensors (norm "
             f"parameters excluded).")
-    # Across workers the training loop accumulates gradients itself (see multiworker.py).
+    # The replica loop accumulates gradients itself (see multiworker.py).
     optimizer = recipe.optimizer_for(case, plan.updates_per_epoch, plan.epochs,
-                                     1 if across_workers else plan.layout.accumulation,
+                                     1 if own_loop else plan.layout.accumulation,
                                      loss_scaled=precision(case.precision).loss_scaled)
     model = train_data.wrap_model(core)
     # Static loss scaling (the optimiser's loss_scale_factor), not Keras's dynamic wrapper.
@@ -295,8 +287,8 @@ def _fit(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, 
 
 def _fit_logs(model, train_data, plan: RunPlan, strategy, callbacks, first_log: int, soft: bool,
               progress) -> list:
-    if is_multi_worker(strategy):  # Keras's fit cannot run there: our own loop
-        return fit_across_workers(model, train_data.dataset, strategy, total_logs=plan.total_logs,
+    if needs_own_loop(strategy):  # several replicas: the kit's loop, not Keras's fit
+        return fit_across_replicas(model, train_data.dataset, strategy, total_logs=plan.total_logs,
                                   initial_log=first_log, updates_per_log=plan.updates_per_log,
                                   accumulation=plan.layout.accumulation, callbacks=callbacks,
                                   soft=soft,
