@@ -56,3 +56,18 @@ def test_the_readme_glance_is_written_from_lesson_06s_record(tmp_path):
     text = copy.read_text()
     assert "stale" not in text and text.startswith("top\n") and text.endswith("bottom\n")
     assert f"{len(record['verdicts_gathered'])} claims checked" in text
+
+
+def test_a_new_run_starts_a_lessons_record_afresh(tmp_path, monkeypatch):
+    # A key an earlier version of a lesson wrote must not outlive it in figures/.
+    from effnet_lib.lessons.records import RUN_ID_VARIABLE, load_record, record
+
+    monkeypatch.setenv(RUN_ID_VARIABLE, "run-1")
+    record(tmp_path, "04_x", stale=0.1, kept=1)
+    record(tmp_path, "04_x", second=2)
+    assert load_record(tmp_path, "04_x").keys() >= {"stale", "kept", "second"}
+    monkeypatch.setenv(RUN_ID_VARIABLE, "run-2")
+    record(tmp_path, "04_x", kept=3)
+    data = load_record(tmp_path, "04_x")
+    assert "stale" not in data and "second" not in data
+    assert data["kept"] == 3 and data["run"]["id"] == "run-2"

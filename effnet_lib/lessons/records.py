@@ -29,6 +29,9 @@ from ..common.files import save_figure, save_table, write_text
 __all__ = ["BUDGETS", "check_budget", "load_record", "load_run_records", "record", "save_figure",
            "save_table"]
 RUN_ID_VARIABLE = "EFFNET_RUN_ID"  # set by the runner (effnet reproduce) for every kernel
+# Run by hand, a kernel is its own run: its records replace those an earlier kernel left.
+BY_HAND_RUN_ID = (f"by hand (pid {os.getpid()}, "
+                  f"{datetime.datetime.now().isoformat(timespec='seconds')})")
 
 BUDGETS = ("smoke", "quick", "full")
 
@@ -65,13 +68,18 @@ def record(output_dir, notebook: str, **numbers_) -> Path:
     """Merge key numbers into ``output_dir/notebook.json`` (the notebook's record).
 
     Every record also says which run wrote it (``run``: the id of ``effnet reproduce``'s run,
-    or ``"by hand"``, and when), so that a notebook reading others' records can keep to its
-    own run.
+    or ``"by hand (pid, start)"`` for a kernel run by hand, and when), so that a notebook
+    reading others' records can keep to its own run. Numbers merge within one run only: the
+    first ``record`` of a new run starts the file afresh, so that keys an earlier version of
+    the lesson wrote do not outlive it.
     """
     path = Path(output_dir) / f"{notebook}.json"
+    run_id = os.environ.get(RUN_ID_VARIABLE) or BY_HAND_RUN_ID
     current = load_record(output_dir, notebook) if path.exists() else {}
+    if current.get("run", {}).get("id") != run_id:
+        current = {}
     current.update(plain(numbers_))
-    current["run"] = dict(id=os.environ.get(RUN_ID_VARIABLE) or "by hand",
+    current["run"] = dict(id=run_id,
                           recorded_at=datetime.datetime.now().isoformat(timespec="seconds"))
     return write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
