@@ -195,11 +195,15 @@ def check_04(record, output_dir):
     expected_train = [study.training_cost(size, images["train"], budget) / 1e9
                       for size in (settings["half"],) * 2 + (settings["native"],) * 2]
     assert [p["train_gmacs"] for p in phases] == pytest.approx(expected_train)
-    head = study.head_finetune_cost(settings["native"], images["finetune"], budget) / 1e9
-    assert [p["finetune_gmacs"] for p in phases] == pytest.approx([0, head, 0, head])
-    # head-only fine-tuning: the whole forward pass, a backward pass through the head only
+    tuned = study.finetune_cost(settings["native"], images["finetune"], budget) / 1e9
+    assert [p["finetune_gmacs"] for p in phases] == pytest.approx([0, tuned, 0, tuned])
+    # fine-tuning the last blocks: the whole forward pass, a backward pass through them only
     forward = study.training_cost(settings["native"], images["finetune"], budget) / 3e9
-    assert forward < head < 1.5 * forward
+    head = study.finetune_cost(settings["native"], images["finetune"], budget, study.HEAD_FILTER) / 1e9
+    assert forward < head < tuned < 3 * forward
+    head_only = record["head_only_finetune"]
+    assert head_only["variable_filter"] == list(study.HEAD_FILTER)
+    assert _fraction(head_only["top1"]) and head_only["top1_low"] <= head_only["top1"] <= head_only["top1_high"]
     assert record["cost_share"] == pytest.approx(phases[1]["total_gmacs"] / phases[3]["total_gmacs"])
     assert record["modulo_32_pairs_kept"] == record["modulo_32_pairs"] == 6
     check_verdicts(record, expected=4)
