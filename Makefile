@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 reproduce: $(STAMP)
-	$(VENV)/bin/effnet reproduce --budget quick --output-dir figures
+	$(VENV)/bin/effnet reproduce --budget quick --jobs 2 --output-dir figures
 
 kernel: $(STAMP)
 	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))"

@@ -350,3 +350,14 @@ def test_reproduce_help(capsys):
     out = capsys.readouterr().out
     for flag in ("--budget", "--notebooks", "--jobs", "--output-dir", "--data"):
         assert flag in out
+
+
+def test_the_timing_lesson_runs_alone_and_06_after_the_rest():
+    # With --jobs 2, 02's timings must not share the cores with another kernel, and 06
+    # gathers every other record, so it comes last.
+    from effnet_lib.lessons.runner import waves
+
+    tasks = [(str(path), "", {}) for path in select()]
+    order = [[Path(source).name[:2] for source, _, _ in wave] for wave in waves(tasks)]
+    assert order == [["02"], ["01", "03", "04", "05"], ["06"]]
+    assert waves([(str(select("03")[0]), "", {})]) == [[(str(select("03")[0]), "", {})]]

@@ -11,7 +11,9 @@ run goes on and the result names the notebook and the cell that failed.
 A run has an id (``$EFFNET_RUN_ID`` in every kernel), which every record carries, so
 that a notebook that gathers others' records (06) reads only this run's. Such a
 notebook names them in its metadata (``"effnet": {"after": ["02", "03"]}``) and runs
-after them, whatever ``jobs`` is.
+after them, whatever ``jobs`` is. A notebook that times something says
+``"effnet": {"alone": true}`` and runs with no other notebook beside it (another kernel
+on the same cores would slow what it times), whatever ``jobs`` is.
 
 The kernel is ``python3`` as seen from the interpreter running this code:
 jupyter_client starts a kernel spec whose command is ``python`` with
@@ -195,8 +197,15 @@ def runs_after(path) -> list[str]:
     return [str(n) for n in metadata.get("effnet", {}).get("after", [])]
 
 
+def runs_alone(path) -> bool:
+    """Whether ``path`` must run with no other notebook beside it (its ``effnet.alone``)."""
+    metadata = json.loads(Path(path).read_text()).get("metadata", {})
+    return bool(metadata.get("effnet", {}).get("alone", False))
+
+
 def waves(tasks) -> list[list]:
-    """Tasks in waves: each notebook after the notebooks it names (among those run)."""
+    """Tasks in waves: each notebook after the notebooks it names (among those run), and a
+    notebook that runs alone in a wave of its own, before the others of its wave."""
     def number(task) -> str:
         return NOTEBOOK_PATTERN.match(Path(task[0]).name).group(1)
 
@@ -208,7 +217,10 @@ def waves(tasks) -> list[list]:
         if not ready:
             raise ValueError("notebooks name each other in 'effnet.after': "
                              + ", ".join(Path(t[0]).name for t in pending))
-        result.append(ready)
+        alone = [t for t in ready if runs_alone(t[0])]
+        result += [[t] for t in alone]
+        if len(ready) > len(alone):
+            result.append([t for t in ready if t not in alone])
         done |= {number(t) for t in ready}
         pending = [t for t in pending if t not in ready]
     return result
