@@ -191,16 +191,19 @@ def publish(result: RunResult, output_dir: Path) -> None:
             shutil.copyfile(run.output, target)
 
 
+def run_metadata(path) -> dict:
+    """A notebook's ``effnet`` metadata: how the runner schedules it."""
+    return json.loads(Path(path).read_text()).get("metadata", {}).get("effnet", {})
+
+
 def runs_after(path) -> list[str]:
     """The numbers of the notebooks whose records ``path`` reads (its ``effnet.after``)."""
-    metadata = json.loads(Path(path).read_text()).get("metadata", {})
-    return [str(n) for n in metadata.get("effnet", {}).get("after", [])]
+    return [str(n) for n in run_metadata(path).get("after", [])]
 
 
 def runs_alone(path) -> bool:
     """Whether ``path`` must run with no other notebook beside it (its ``effnet.alone``)."""
-    metadata = json.loads(Path(path).read_text()).get("metadata", {})
-    return bool(metadata.get("effnet", {}).get("alone", False))
+    return bool(run_metadata(path).get("alone", False))
 
 
 def waves(tasks) -> list[list]:
