@@ -35,11 +35,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from .records import check_budget
+from .records import RUN_ID_VARIABLE, check_budget
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
-RUN_ID_VARIABLE = "EFFNET_RUN_ID"
+
 PUBLISHED = "notebooks"  # executed copies, under output_dir
 KERNEL_NAME = "python3"
 PATH_SOURCES = ("shapes", "folder", "imagenet")
