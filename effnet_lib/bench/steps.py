@@ -9,6 +9,7 @@ its PyTorch counterpart. Images are drawn at random inside the compiled step
 from __future__ import annotations
 
 from ..common.fresh_process import peak_rss_bytes, rss_bytes
+from ..common.optimizer_slots import build_optimizer_slots
 from .timing import XLA, device_peak, matmul_rate, set_precision, time_steps
 
 
@@ -65,6 +66,7 @@ def keras_step(request: dict):
                                                          epsilon=1e-3),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       jit_compile=xla)
+        build_optimizer_slots(model)
         return net, (lambda: model.train_on_batch(labels, labels)), model
     model.compile(jit_compile=xla)
     return net, (lambda: model.predict_on_batch(labels)), model

@@ -213,6 +213,7 @@ def _train_convnet(train, valid, norm, micro, seed, images_seen, global_batch, e
     import keras
     import tensorflow as tf
 
+    from ..common.optimizer_slots import build_optimizer_slots
     from ..training.recipe import RMSpropOnesStart
 
     (x_train, y_train, classes), (x_valid, y_valid, _) = train, valid
@@ -226,6 +227,7 @@ def _train_convnet(train, valid, norm, micro, seed, images_seen, global_batch, e
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1")],
                   steps_per_execution=min(32, steps))
+    build_optimizer_slots(model)
     data = (tf.data.Dataset.from_tensor_slices((x_train, y_train))
             .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).repeat()
             .batch(global_batch, drop_remainder=True).take(steps))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import keras
 
+from ..common.optimizer_slots import build_optimizer_slots
 from ..common.precision import precision
 from . import checkpoints, recipe
 from .cases import CaseConfig
@@ -181,6 +182,7 @@ def _train(model, case: CaseConfig, train_data, soft: bool, progress: bool) -> N
     model.compile(optimizer=optimizer, loss=loss_for(soft),
                   metrics=metrics_for(soft, train_data.num_classes), jit_compile=False,
                   auto_scale_loss=False)
+    build_optimizer_slots(model)
     model.fit(train_data.dataset, epochs=epochs, steps_per_epoch=updates_per_epoch * accumulation,
               verbose=1 if progress else 0, shuffle=False)
 

@@ -32,6 +32,8 @@ import functools
 
 import keras
 
+from ..common.optimizer_slots import build_optimizer_slots
+
 
 class WorkerLoop:
     """One log period of training (``updates x accumulation`` micro-steps) as one call.
@@ -53,8 +55,7 @@ class WorkerLoop:
         self.variables = model.trainable_variables
         self.replicas = strategy.num_replicas_in_sync
         with strategy.scope():
-            if not self.optimizer.built:  # slots exist before the step is traced (built on resume)
-                self.optimizer.build(self.variables)
+            build_optimizer_slots(model)  # slots exist before the step is traced
             self.sums = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
                                      synchronization=tf.VariableSynchronization.ON_READ,
                                      aggregation=tf.VariableAggregation.SUM)

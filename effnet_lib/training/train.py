@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 
+from ..common.optimizer_slots import build_optimizer_slots
 from ..common.precision import dtype_policy, precision
 from . import checkpoints, recipe
 from .callbacks import CheckpointWithAverage, EpochValidation, MetricsLog, NanGuard
@@ -198,6 +199,7 @@ def _build_and_compile(case, spec, plan: RunPlan, train_data, soft: bool, own_lo
                   metrics=metrics_for(soft, train_data.num_classes),
                   steps_per_execution=plan.micro_steps_per_log, jit_compile=False,
                   auto_scale_loss=False)
+    build_optimizer_slots(model)  # a resumed run's slots load into these
     return core, model
 
 
@@ -222,8 +224,7 @@ def _resume(run_dir: Path, chief: bool, model, core, meta: dict, plan: RunPlan, 
         saved = checkpoints.read_meta(newest)
         _check_same_run(saved, meta, run_dir)
         first_log = plan.log_after(saved["updates"])
-        # Built first, the optimiser takes its saved slots and update count from the file.
-        model.optimizer.build(model.trainable_variables)
+        # The optimiser, built with the model, takes its saved slots and update count too.
         core.load_weights(newest / checkpoints.WEIGHTS)
         checkpoints.restore_random_state(core, saved.get("random_state", {}))
         resumed_from = saved["epoch"]
