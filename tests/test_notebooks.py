@@ -361,3 +361,23 @@ def test_the_timing_lesson_runs_alone_and_06_after_the_rest():
     order = [[Path(source).name[:2] for source, _, _ in wave] for wave in waves(tasks)]
     assert order == [["02"], ["01", "03", "04", "05"], ["06"]]
     assert waves([(str(select("03")[0]), "", {})]) == [[(str(select("03")[0]), "", {})]]
+
+
+def test_within_a_wave_the_longest_notebook_of_the_last_run_starts_first(tmp_path):
+    # Two at a time, the long lesson must not be the last to start: ordered by the duration
+    # papermill recorded in each published copy of the same budget.
+    from effnet_lib.lessons.runner import longest_first
+
+    def published(name, budget, seconds):
+        meta = {"papermill": {"parameters": {"budget": budget}, "duration": seconds}}
+        (tmp_path / name).write_text(json.dumps({"metadata": meta, "cells": []}))
+
+    tasks = [(f"/src/{name}", "", {}) for name in ("01_a.ipynb", "03_b.ipynb", "04_c.ipynb",
+                                                   "05_d.ipynb")]
+    published("01_a.ipynb", "quick", 61.0)
+    published("03_b.ipynb", "quick", 617.0)
+    published("04_c.ipynb", "quick", 744.0)
+    published("05_d.ipynb", "smoke", 900.0)  # another budget's duration says nothing
+    order = [Path(t[0]).name[:2] for t in longest_first(tasks, tmp_path, "quick")]
+    assert order == ["04", "03", "01", "05"]
+    assert longest_first(tasks, tmp_path / "none", "quick") == tasks

@@ -13,7 +13,10 @@ that a notebook that gathers others' records (06) reads only this run's. Such a
 notebook names them in its metadata (``"effnet": {"after": ["02", "03"]}``) and runs
 after them, whatever ``jobs`` is. A notebook that times something says
 ``"effnet": {"alone": true}`` and runs with no other notebook beside it (another kernel
-on the same cores would slow what it times), whatever ``jobs`` is.
+on the same cores would slow what it times), whatever ``jobs`` is. Within a wave the
+longest notebook starts first (by the duration papermill recorded in the copy that the
+last run of the same budget published), so that with ``jobs`` > 1 the short ones fill in
+beside it instead of leaving it to run last on its own.
 
 The kernel is ``python3`` as seen from the interpreter running this code:
 jupyter_client starts a kernel spec whose command is ``python`` with
@@ -165,6 +168,7 @@ def run_notebooks(budget: str = "quick", notebooks=None, jobs: int = 1, output_d
     try:
         runs = []
         for wave in waves(tasks):  # a notebook that reads others' records runs after them
+            wave = longest_first(wave, output_dir / PUBLISHED, budget)
             runs += _execute_all(wave, jobs, f"notebooks ({budget})", progress)
     finally:
         if previous is None:
@@ -227,6 +231,29 @@ def waves(tasks) -> list[list]:
         done |= {number(t) for t in ready}
         pending = [t for t in pending if t not in ready]
     return result
+
+
+def last_duration(published: Path, budget: str) -> float | None:
+    """Seconds the published executed copy ``published`` took, if it ran at ``budget``."""
+    try:
+        papermill = json.loads(Path(published).read_text())["metadata"]["papermill"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if papermill.get("parameters", {}).get("budget") != budget:
+        return None
+    duration = papermill.get("duration")
+    return float(duration) if isinstance(duration, (int, float)) else None
+
+
+def longest_first(tasks, published_dir: Path, budget: str) -> list:
+    """``tasks`` ordered by their last run's duration at ``budget``, longest first; a
+    notebook with no such record keeps its place after those that have one."""
+    def key(indexed):
+        index, task = indexed
+        seconds = last_duration(Path(published_dir) / Path(task[0]).name, budget)
+        return (seconds is None, -(seconds or 0.0), index)
+
+    return [task for _, task in sorted(enumerate(tasks), key=key)]
 
 
 def _execute_all(tasks, jobs: int, description: str, progress: bool) -> list[NotebookRun]:
