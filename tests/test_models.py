@@ -14,8 +14,11 @@ BATCH_INDEPENDENT = ["GN", "LN", "GN_PN", "LN_PN"]
 @pytest.mark.parametrize("size", [pytest.param(s, marks=pytest.mark.slow if s >= 4 else ())
                                   for s in range(8)])
 def test_g1_bn_has_keras_applications_parameter_count(size):
-    ours = build_model(f"B{size}-G1-BN")
-    reference = getattr(keras.applications, f"EfficientNetB{size}")(weights=None)
+    # Parameters do not depend on the image size: both are built at 32 px (the smallest
+    # keras.applications accepts), not at B7's 600.
+    ours = build_model(f"B{size}-G1-BN", image_size=32)
+    reference = getattr(keras.applications, f"EfficientNetB{size}")(weights=None,
+                                                                     input_shape=(32, 32, 3))
     assert count_weights(ours.trainable_weights) == count_weights(reference.trainable_weights)
     keras.backend.clear_session()
 

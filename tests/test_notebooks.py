@@ -24,6 +24,51 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # ----------------------------------------------------------------- committed notebooks
 
+SETTINGS_NAMES = ("SETTINGS", "S")  # the budget's settings, as the lessons name them
+
+
+def setup_cells(notebook) -> tuple[list[str], list[str]]:
+    """(setup, rest): a lesson's code cells up to the one that imports and checks the budget
+    (parameters, environment check, imports, settings, data), and the cells after it."""
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    last = next(i for i, source in enumerate(code) if "check_budget(" in source and "import" in source)
+    return code[:last + 1], code[last + 1:]
+
+
+def settings_read(sources, settings: dict) -> tuple[list[str], int]:
+    """(every ``SETTINGS["key"]``, or an alias's ``alias["key"]``, that the cells read and the
+    budget's settings lack, as ``name['key']``; how many such reads there are)."""
+    import ast
+
+    aliases, missing, reads = dict(settings), [], set()
+
+    def resolve(node):
+        if isinstance(node, ast.Name):
+            return aliases.get(node.id)
+        if (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                and isinstance(node.slice.value, str)):
+            parent = resolve(node.value)
+            if isinstance(parent, dict):
+                reads.add(id(node))
+                if node.slice.value not in parent:
+                    missing.append(f"{ast.unparse(node.value)}[{node.slice.value!r}]")
+                    return None
+                return parent[node.slice.value]
+        return None
+
+    trees = [ast.parse(source) for source in sources]  # kept alive: reads counts node ids
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                value = resolve(node.value)
+                if isinstance(value, dict):
+                    aliases[node.targets[0].id] = value
+            elif isinstance(node, ast.Subscript):
+                resolve(node)
+    return sorted(set(missing)), len(reads)
+
+
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
 def test_committed_notebook_is_clean_with_one_parameters_cell(name):
     notebook = nbformat.read(NOTEBOOKS[name], as_version=4)
@@ -34,6 +79,45 @@ def test_committed_notebook_is_clean_with_one_parameters_cell(name):
     assert len(tagged) == 1, f"{name}: {len(tagged)} cells tagged 'parameters', expected one"
     names = {line.split("=")[0].strip() for line in tagged[0].source.splitlines() if "=" in line}
     assert names == set(PARAMETERS), f"{name}: parameters {sorted(names)}"
+
+
+@pytest.mark.parametrize("budget", ["quick", "full"])
+@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
+def test_a_lessons_setup_runs_at_the_budget_and_holds_every_setting_the_lesson_reads(
+        name, budget, tmp_path, monkeypatch):
+    # The tests run every lesson whole at the smoke budget only: a quick or full budget
+    # whose settings lack a key that a later cell reads would fail only after the minutes
+    # (or hours) before that cell. Run the setup alone, then check every read.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    notebook = nbformat.read(NOTEBOOKS[name], as_version=4)
+    setup, rest = setup_cells(notebook)
+    monkeypatch.chdir(NOTEBOOKS_DIR)  # where a kernel runs the lesson
+    namespace = {}
+    exec(setup[0], namespace)  # the parameters cell, then what papermill would inject
+    # A folder source is used as given: the setup does not generate a data set.
+    namespace.update(budget=budget, data=f"folder:{tmp_path / 'images'}",
+                     output_dir=str(tmp_path / "out"), seed=0)
+    for source in setup[1:]:
+        exec(source, namespace)
+    settings = {n: namespace[n] for n in SETTINGS_NAMES if isinstance(namespace.get(n), dict)}
+    missing, reads = settings_read(rest, settings)
+    assert missing == [], f"{name} at {budget}"
+    if name[:2] in ("02", "03", "04"):  # the lessons whose work the budget sizes
+        assert settings and reads >= 5, f"{name}: {reads} reads of SETTINGS or S found"
+    import tensorflow as tf
+
+    assert not tf.config.functions_run_eagerly()  # only smoke runs eagerly
+
+
+def test_the_settings_check_finds_a_key_the_budget_lacks():
+    cells = ['ms = SETTINGS["models"]\nx = ms["native"] + ms["half"]\ny = S.get("extra")',
+             'run(S["epochs"], SETTINGS["sweep"])']
+    settings = {"SETTINGS": {"models": {"native": 224}, "sweep": {}}, "S": {"epochs": 1}}
+    assert settings_read(cells, settings) == (["ms['half']"], 5)
+    assert settings_read(cells, {"SETTINGS": {"sweep": {}}, "S": {}}) == (
+        ["SETTINGS['models']", "S['epochs']"], 3)
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))

@@ -116,6 +116,25 @@ def test_training_resumes_after_the_last_complete_epoch(shapes, tmp_path, capsys
         train(case.replace(epochs=3, image_size=40), **kwargs)
 
 
+@pytest.mark.slow
+def test_one_log_every_two_epochs_checkpoints_and_resumes_at_its_log_boundaries(shapes, tmp_path):
+    # logs_per_epoch "1/2" (the IPU kit's one host event every 2 epochs): checkpoints and
+    # logs only every second epoch, and a resume goes on from the last of those.
+    run = tmp_path / "run"
+    kwargs = dict(data=f"shapes:{shapes}", run_dir=run, model_overrides=TINY, progress=False,
+                  validation=False, logs_per_epoch="1/2")
+    case = small_case(lr_decay_epochs=0.5)  # a drop every 3 updates
+    first = train(case.replace(epochs=2), **kwargs)
+    assert first.epochs_done == 2 and first.updates == 12
+    assert sorted(p.name for p in run.glob("epoch-*")) == ["epoch-0002"]
+    second = train(case.replace(epochs=4), **kwargs)
+    assert second.resumed_from == 2 and second.epochs_done == 4 and second.updates == 24
+    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["updates"] for r in lines] == [12, 24]
+    peak = case.learning_rate
+    assert lines[1]["learning_rate"] == pytest.approx(peak * 0.97 ** 8, rel=1e-5)
+
+
 def test_a_failed_checkpoint_write_keeps_the_previous_one(shapes, tmp_path, monkeypatch):
     from effnet_lib import build_model
 
