@@ -143,6 +143,7 @@ def test_inference_measurement_of_a_tiny_model_in_this_process():
     assert result["model"].startswith("efficientnet_b0") and result["params"] > 10_000
 
 
+@pytest.mark.slow
 def test_an_exported_folder_is_timed_as_served_with_its_own_size_and_classes(tmp_path):
     from effnet_lib.training.inference import export
 

@@ -42,6 +42,7 @@ def test_help_is_complete(command, capsys):
     assert "usage: effnet" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_reproduce_writes_the_model_table(tmp_path):
     paths = write_all_tables(tmp_path, sizes=("B0",), progress=False)
     assert {"model_table.csv", "model_table.md", "flops_params.md", "front_page.png"} <= {p.name for p in paths}

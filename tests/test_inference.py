@@ -27,7 +27,8 @@ def tiny_checkpoint(folder, name: str, image_size: int = 32, classes=("a", "b", 
                                                  image_size=image_size, class_names=list(classes))), model
 
 
-@pytest.mark.parametrize("name", ["B0-G1-BN", "B0-G16-BN", "B0-G16-LN_PN"])
+@pytest.mark.parametrize("name", ["B0-G1-BN"] + [pytest.param(n, marks=pytest.mark.slow)
+                                                   for n in ("B0-G16-BN", "B0-G16-LN_PN")])
 def test_an_export_gives_the_models_outputs_in_keras_and_in_the_saved_model(tmp_path, name):
     """Rewritten for inference (BN folded, proxy moments stored, no dropout), the exported
     model's logits equal the trained model's within 1e-4 of their spread (float32 rounding
@@ -116,6 +117,7 @@ def test_predict_classifies_the_embedded_validation_images_well_above_chance(tmp
     assert low > 0.25, f"top-1 {correct}/{len(results)} through predict: not above chance (0.25)"
 
 
+@pytest.mark.slow
 @pytest.mark.subprocess
 def test_an_export_loads_in_a_fresh_process_that_built_no_model(tmp_path):
     """`effnet predict --model EXPORT` in a new process: Keras must know the kit's layers

@@ -41,6 +41,7 @@ def _check_run(run, updates=2):
     assert 0 <= validation["top1"] <= 1
 
 
+@pytest.mark.slow
 def test_the_case_trains_at_its_own_precision_with_its_own_mixing(shapes, tmp_path, capsys):
     assert _train(shapes, tmp_path / "run") == 0
     _check_run(tmp_path / "run")

@@ -78,6 +78,7 @@ def test_an_unwritable_run_folder_is_an_error_before_training(shapes, tmp_path):
               progress=False, validation=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_and_keeps_the_previous_checkpoint(shapes, tmp_path, monkeypatch):
     run = tmp_path / "run"
     real_write, calls = checkpoints.write, []
