@@ -25,6 +25,27 @@ def kit_folder_of_its_own(tmp_path_factory):
         os.environ[DATA_DIR_VARIABLE] = previous
 
 
+@pytest.fixture(scope="session")
+def shapes_set(tmp_path_factory):
+    """``shapes_set(image_size=.., train=.., validation=.., classes=.., seed=..)``: the one
+    maker of the suite's drawn-shapes data sets; each set of parameters is drawn once per
+    session and shared. Tests that damage a set damage a copy of it."""
+    from effnet_lib.data.shapes import make_shapes
+
+    made = {}
+
+    def make(image_size: int, train: int, validation: int, classes: int = 4, seed: int = 0,
+             class_set: str = "fine"):
+        key = (image_size, train, validation, classes, seed, class_set)
+        if key not in made:
+            made[key] = make_shapes(tmp_path_factory.mktemp("shapes") / "set", image_size=image_size,
+                                    train=train, validation=validation, classes=classes, seed=seed,
+                                    class_set=class_set, progress=False)
+        return made[key]
+
+    return make
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -11,16 +11,14 @@ from effnet_lib.data import Augmentation, make_dataset, parse_source
 from effnet_lib.data.bench import GOAL, bench, explain
 from effnet_lib.data.mixing import cutmix, mix_batch, mixup, soft_labels
 from effnet_lib.data.preprocessing import is_complete_image, preprocess_train, preprocess_valid
-from effnet_lib.data.shapes import make_shapes
 from effnet_lib.data.tfrecords import build_tfrecords
 
 CLASSES = 4
 
 
 @pytest.fixture(scope="module")
-def shapes_dir(tmp_path_factory):
-    return make_shapes(tmp_path_factory.mktemp("shapes") / "set", image_size=48, train=24,
-                       validation=12, classes=CLASSES, seed=3, progress=False)
+def shapes_dir(shapes_set):
+    return shapes_set(image_size=48, train=24, validation=12, classes=CLASSES, seed=3)
 
 
 @pytest.fixture(scope="module")

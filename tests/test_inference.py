@@ -91,15 +91,14 @@ def test_predict_names_unreadable_files_and_classifies_the_rest(tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_predict_classifies_the_embedded_validation_images_well_above_chance(tmp_path):
+def test_predict_classifies_the_embedded_validation_images_well_above_chance(tmp_path, shapes_set):
     """A tiny model trained by the kit (about a minute), then `predict` on the validation images:
     the same accuracy as the run's own validation, and its 95% interval above chance."""
     from effnet_lib import load_case, train
     from effnet_lib.common.stats import proportion_ci
-    from effnet_lib.data.shapes import make_shapes
 
-    data = make_shapes(tmp_path / "shapes", image_size=32, train=600, validation=120, classes=4,
-                       seed=5, progress=False, class_set="distinct")
+    data = shapes_set(image_size=32, train=600, validation=120, classes=4, seed=5,
+                      class_set="distinct")
     case = load_case("B0-G16-GN-Native_16IPU_2x8").replace(
         micro_batch_size=16, gradient_accumulation_count=1, replicas=1, pipeline_stages=1,
         pipeline_splits=(), image_size=32, epochs=8, warmup_epochs=1, precision="32.32",

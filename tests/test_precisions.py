@@ -21,11 +21,8 @@ SPARSE = ["--label-smoothing", "0", "--mixup-alpha", "0", "--cutmix-lambda", "no
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    from effnet_lib.data.shapes import make_shapes
-
-    return make_shapes(tmp_path_factory.mktemp("d") / "shapes", image_size=40, train=32,
-                       validation=16, classes=4, seed=2, progress=False)
+def shapes(shapes_set):
+    return shapes_set(image_size=40, train=32, validation=16, classes=4, seed=2)
 
 
 def _train(shapes, run, *extra):

@@ -11,11 +11,8 @@ from conftest import TINY
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    from effnet_lib.data.shapes import make_shapes
-
-    return make_shapes(tmp_path_factory.mktemp("d") / "shapes", image_size=32, train=32,
-                       validation=16, classes=4, seed=3, progress=False)
+def shapes(shapes_set):
+    return shapes_set(image_size=32, train=32, validation=16, classes=4, seed=3)
 
 
 def tiny_case(**overrides):

@@ -17,7 +17,6 @@ import keras
 import pytest
 
 from effnet_lib import load_case
-from effnet_lib.data.shapes import make_shapes
 from effnet_lib.training import checkpoints
 from effnet_lib.training.plan import checkpoint_interval, fold_replicas, plan_run
 from effnet_lib.training.train import train
@@ -28,9 +27,8 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    return make_shapes(tmp_path_factory.mktemp("d") / "shapes", image_size=48, train=48,
-                       validation=8, classes=4, seed=1, progress=False)
+def shapes(shapes_set):
+    return shapes_set(image_size=48, train=48, validation=8, classes=4, seed=1)
 
 
 def tiny_case(**overrides):

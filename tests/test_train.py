@@ -11,7 +11,6 @@ import pytest
 from effnet_lib import load_case
 from effnet_lib.training import checkpoints, recipe
 from effnet_lib.cli import main
-from effnet_lib.data.shapes import make_shapes
 from effnet_lib.training.finetune import matches, modulo_32_warning, set_trainable
 from effnet_lib.training.host_events import host_events
 from effnet_lib.training.callbacks import CheckpointWithAverage, MetricsLog, NanGuard
@@ -23,9 +22,8 @@ from conftest import TINY
 
 
 @pytest.fixture(scope="module")
-def shapes(tmp_path_factory):
-    return make_shapes(tmp_path_factory.mktemp("d") / "shapes", image_size=48, train=96,
-                       validation=32, classes=4, seed=1, progress=False)
+def shapes(shapes_set):
+    return shapes_set(image_size=48, train=96, validation=32, classes=4, seed=1)
 
 
 def small_case(**overrides):
@@ -505,14 +503,13 @@ def test_a_run_folder_in_use_stops_a_second_run_and_a_stale_lock_is_taken_over(t
 @pytest.mark.parametrize("base, model", [("B0-G1-GN-Native_16IPU_2x8", "B0-G1-BN"),
                                          ("B0-G16-GN-Native_16IPU_2x8", "B0-G16-GN"),
                                          ("B0-G16-LN_PN-Native_16IPU_2x8", "B0-G16-LN_PN")])
-def test_a_tiny_model_overfits_16_images_at_its_cases_own_precision(tmp_path, base, model):
+def test_a_tiny_model_overfits_16_images_at_its_cases_own_precision(tmp_path, shapes_set, base,
+                                                                   model):
     """Learning, not only running: 30 updates on 16 images (no augmentation) at the case's own
     precision (16.32) must at least halve the loss. At 2^-10 per image LN_PN oscillated
     around 1.1-1.3 here while BN and GN halved it; at 2^-11 all three do."""
-    from effnet_lib.data.shapes import make_shapes
-
-    data = make_shapes(tmp_path / "shapes", image_size=32, train=16, validation=8, classes=4,
-                       seed=2, progress=False, class_set="distinct")
+    data = shapes_set(image_size=32, train=16, validation=8, classes=4, seed=2,
+                      class_set="distinct")
     case = load_case(base)
     assert case.precision == "16.32"
     case = case.replace(model=model, micro_batch_size=16, gradient_accumulation_count=1, replicas=1,
