@@ -56,6 +56,12 @@ def test_the_readme_glance_is_written_from_lesson_06s_record(tmp_path):
     text = copy.read_text()
     assert "stale" not in text and text.startswith("top\n") and text.endswith("bottom\n")
     assert f"{len(record['verdicts_gathered'])} claims checked" in text
+    # The claims that fail or stay open are named in prose written from the same record.
+    for key, title in (("does not hold", "Not holding"), (module.INCONCLUSIVE, "Inconclusive")):
+        claims = [v["claim"] for v in record["verdicts_gathered"] if module.label(v["holds"]) == key]
+        lines = [line for line in block.splitlines() if line.startswith(title)]
+        assert len(lines) == (1 if claims else 0)
+        assert all(claim in lines[0] for claim in claims)
 
 
 def test_a_new_run_starts_a_lessons_record_afresh(tmp_path, monkeypatch):

@@ -121,10 +121,15 @@ def glance(verdicts: list[dict], budget: str) -> str:
              "verdict": SHORT.get(v["holds"], SHORT[INCONCLUSIVE])} for v in verdicts]
     counts = {key: sum(label(v["holds"]) == key for v in verdicts)
               for key in ("holds", "does not hold", INCONCLUSIVE)}
+    named = "".join(f"\n{title}: " + "; ".join(v["claim"] for v in verdicts
+                                               if label(v["holds"]) == key) + ".\n"
+                    for key, title in (("does not hold", "Not holding at this scale"),
+                                       (INCONCLUSIVE, "Inconclusive in this run"))
+                    if counts[key])
     return (f"\n{len(verdicts)} claims checked by `make reproduce` (budget {budget}): "
             f"{counts['holds']} hold, {counts['does not hold']} do not, "
             f"{counts[INCONCLUSIVE]} are inconclusive at 95%.\n\n"
-            + markdown(pd.DataFrame(rows)).rstrip() + "\n")
+            + markdown(pd.DataFrame(rows)).rstrip() + "\n" + named)
 
 
 def write_readme(path, record_path) -> None:
