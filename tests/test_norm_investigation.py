@@ -55,16 +55,19 @@ def test_summary_and_curves_carry_every_variant_with_its_interval(tmp_path):
                                            [0.2, 0.4], [0.15, 0.3], [0.25, 0.5]]
 
 
-def test_the_readme_shows_the_recorded_study_as_computed_from_its_runs():
-    """README's study block is the one written from figures/ln_pn_study_runs.csv."""
+def test_the_study_page_shows_the_recorded_study_as_computed_from_its_runs():
+    """docs/ln-pn-study.md's block is the one written from figures/ln_pn_study_runs.csv, and
+    the README links the page."""
     from pathlib import Path
 
+    root = Path(__file__).resolve().parents[1]
     runs = study.recorded_study()
     assert runs is not None, "figures/ln_pn_study_runs.csv is missing: run the study"
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert study.readme_section(runs) in readme, (
-        "README's LN_PN tables differ from figures/ln_pn_study_runs.csv: run "
-        "`python -m effnet_lib.lessons.norm_investigation --write-readme README.md`")
+    page = (root / "docs" / "ln-pn-study.md").read_text()
+    assert study.readme_section(runs) in page, (
+        "docs/ln-pn-study.md's LN_PN tables differ from figures/ln_pn_study_runs.csv: run "
+        "`python -m effnet_lib.lessons.norm_investigation --write-readme docs/ln-pn-study.md`")
+    assert "](docs/ln-pn-study.md)" in (root / "README.md").read_text()
 
 
 def test_write_readme_replaces_only_the_block_and_refuses_a_readme_without_one(tmp_path):

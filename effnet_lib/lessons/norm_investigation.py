@@ -197,7 +197,7 @@ def findings(runs: pd.DataFrame, column: str = "top1") -> pd.DataFrame:
 
 
 def readme_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """The per-variant table as the README shows it."""
+    """The per-variant table as the study page (docs/ln-pn-study.md) shows it."""
     table = summarise(runs)
     return pd.DataFrame({"variant": table.label, "seeds": table.seeds,
                          "top-1, mean [95% interval]": [f"{m:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -206,7 +206,7 @@ def readme_summary(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def readme_findings(runs: pd.DataFrame) -> pd.DataFrame:
-    """The paired differences as the README shows them."""
+    """The paired differences as the study page shows them."""
     table = findings(runs)
     interval = [f"[{lo:+.3f}, {hi:+.3f}]" if pd.notna(lo) else "" for lo, hi in zip(table.low, table.high)]
     return pd.DataFrame({"question": table.question, "seeds": table.seeds,
@@ -214,12 +214,12 @@ def readme_findings(runs: pd.DataFrame) -> pd.DataFrame:
                          "95% interval": interval, "says": table.says})
 
 
-README_BEGIN = "<!-- ln_pn_study: written by `python -m effnet_lib.lessons.norm_investigation --write-readme README.md` -->"
+README_BEGIN = "<!-- ln_pn_study: written by `python -m effnet_lib.lessons.norm_investigation --write-readme docs/ln-pn-study.md` -->"
 README_END = "<!-- ln_pn_study: end -->"
 
 
 def readme_section(runs: pd.DataFrame) -> str:
-    """The README's study tables, written from the runs (between :data:`README_BEGIN` and
+    """The study page's tables, written from the runs (between :data:`README_BEGIN` and
     :data:`README_END`): per variant, then the paired differences, and which variants of
     the plan have not run yet."""
     from ..common.files import markdown
@@ -244,7 +244,7 @@ def readme_section(runs: pd.DataFrame) -> str:
 
 
 def write_readme(path, runs: pd.DataFrame) -> None:
-    """Replace the study's block in the README at ``path`` with :func:`readme_section`."""
+    """Replace the study's block in the Markdown page at ``path`` with :func:`readme_section`."""
     from ..common.files import replace_block
 
     section = readme_section(runs)
@@ -347,9 +347,10 @@ if __name__ == "__main__":
     parser.add_argument("--keep-recorded", action="store_true",
                         help="go on from the runs recorded in --output-dir: train only the "
                              "(variant, seed) pairs missing there")
-    parser.add_argument("--write-readme", metavar="README",
-                        help="only rewrite the study's tables in this README from the runs "
-                             "recorded in --output-dir; train nothing")
+    parser.add_argument("--write-readme", metavar="PAGE",
+                        help="only rewrite the study's tables in this Markdown page (the kit's: "
+                             "docs/ln-pn-study.md) from the runs recorded in --output-dir; "
+                             "train nothing")
     arguments = parser.parse_args()
     if arguments.write_readme:
         recorded = recorded_study(arguments.output_dir)
