@@ -42,7 +42,6 @@ from .records import RUN_ID_VARIABLE, check_budget
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
-
 PUBLISHED = "notebooks"  # executed copies, under output_dir
 KERNEL_NAME = "python3"
 PATH_SOURCES = ("shapes", "folder", "imagenet")

@@ -87,10 +87,15 @@ def label(holds) -> str:
     return {True: "holds", False: "does not hold"}.get(holds, INCONCLUSIVE)
 
 
+def by_verdict(verdicts: list[dict]) -> dict[str, list[dict]]:
+    """The verdicts grouped by their label: ``holds``, ``does not hold``, ``inconclusive``."""
+    return {key: [v for v in verdicts if label(v["holds"]) == key]
+            for key in ("holds", "does not hold", INCONCLUSIVE)}
+
+
 def summary(verdicts: list[dict]) -> str:
     """Prose written from the verdicts: how many hold, fail and are inconclusive, and which."""
-    groups = {key: [v for v in verdicts if label(v["holds"]) == key]
-              for key in ("holds", "does not hold", INCONCLUSIVE)}
+    groups = by_verdict(verdicts)
     parts = [f"Of {len(verdicts)} claims checked in this run, {len(groups['holds'])} hold, "
              f"{len(groups['does not hold'])} do not and {len(groups[INCONCLUSIVE])} are "
              f"inconclusive at 95%."]
@@ -119,13 +124,12 @@ def glance(verdicts: list[dict], budget: str) -> str:
                  f" [{v['interval'][0]:.3g}, {v['interval'][1]:.3g}]" if v.get("interval")
                  else " (exact)"),
              "verdict": SHORT.get(v["holds"], SHORT[INCONCLUSIVE])} for v in verdicts]
-    counts = {key: sum(label(v["holds"]) == key for v in verdicts)
-              for key in ("holds", "does not hold", INCONCLUSIVE)}
-    named = "".join(f"\n{title}: " + "; ".join(v["claim"] for v in verdicts
-                                               if label(v["holds"]) == key) + ".\n"
+    groups = by_verdict(verdicts)
+    counts = {key: len(group) for key, group in groups.items()}
+    named = "".join(f"\n{title}: " + "; ".join(v["claim"] for v in groups[key]) + ".\n"
                     for key, title in (("does not hold", "Not holding at this scale"),
                                        (INCONCLUSIVE, "Inconclusive in this run"))
-                    if counts[key])
+                    if groups[key])
     return (f"\n{len(verdicts)} claims checked by `make reproduce` (budget {budget}): "
             f"{counts['holds']} hold, {counts['does not hold']} do not, "
             f"{counts[INCONCLUSIVE]} are inconclusive at 95%.\n\n"
