@@ -1,20 +1,28 @@
 """The notebooks: committed clean, run headless at the smoke budget, and their records checked.
 
-One module-scoped fixture runs every ``notebooks/NN_*.ipynb`` through
+One session fixture (shared by pytest-xdist's workers) runs every ``notebooks/NN_*.ipynb`` through
 ``run_notebooks`` (so the runner is tested too); each notebook then has a check
 in :data:`CHECKS` that reads its record back. A notebook without a check fails.
 """
 
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: each worker runs the smoke run itself
+    fcntl = None
 
 import nbformat
 import pytest
 
 from effnet_lib.cli import main
 from effnet_lib.lessons.records import load_record
-from effnet_lib.lessons.runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
+from effnet_lib.lessons.runner import (NOTEBOOKS_DIR, NotebookRun, RunResult, find_notebooks,
+                                      run_notebooks, select)
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = {path.stem: path for path in find_notebooks().values()}
@@ -142,15 +150,33 @@ def test_every_notebook_has_a_check(name):
 
 # ----------------------------------------------------------------- smoke run of them all
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("notebooks")
-    output_dir = root / "figures"
+def _smoke_run(root: Path) -> RunResult:
     # Two at a time, as `make reproduce` runs them: the runner's waves and process pool are
     # part of the user's path.
-    result = run_notebooks(budget="smoke", output_dir=output_dir, build_dir=root / "build",
-                           jobs=2, progress=False, say=lambda *_: None)
-    return result, output_dir
+    return run_notebooks(budget="smoke", output_dir=root / "figures", build_dir=root / "build",
+                         jobs=2, progress=False, say=lambda *_: None)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """(the runner's result, its output folder): the notebooks run once per test run. Under
+    pytest-xdist the first worker to get here runs them (two at a time, on both cores) while
+    the other waits at the lock, then reads the same result instead of running them again."""
+    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run_id is None or fcntl is None:
+        root = tmp_path_factory.mktemp("notebooks")
+        return _smoke_run(root), root / "figures"
+    root = tmp_path_factory.getbasetemp().parent / f"notebooks-smoke-{run_id}"
+    root.mkdir(exist_ok=True)
+    done = root / "result.json"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            result = _smoke_run(root)
+            (root / "result.tmp").write_text(json.dumps(dataclasses.asdict(result)))
+            (root / "result.tmp").replace(done)
+    runs = [NotebookRun(**run) for run in json.loads(done.read_text())["runs"]]
+    return RunResult(runs), root / "figures"
 
 
 def _png(path: Path) -> bool:

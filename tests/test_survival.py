@@ -125,25 +125,25 @@ def _stop_when(process, run: Path, updates: int, how) -> str:
 
 @pytest.mark.slow
 @pytest.mark.subprocess
-@pytest.mark.parametrize("model, first", [("B0-G16-BN", signal.SIGTERM),
-                                          ("B0-G16-LN_PN", signal.SIGKILL)])
 def test_a_run_stopped_and_killed_resumes_to_the_weights_of_an_uninterrupted_one(
-        shapes, tmp_path, model, first, capsys):
-    """2 epochs of 6 updates (accumulation 2, Mixup, dropout): stopped once by ``first`` and
+        shapes, tmp_path, capsys):
+    """2 epochs of 6 updates (accumulation 2, Mixup, dropout): stopped once by SIGTERM and
     once by SIGKILL at random points, resumed each time; then the same run uninterrupted.
-    The kill points and the difference are printed past pytest's capture (to reproduce)."""
+    The kill points and the difference are printed past pytest's capture (to reproduce).
+    BatchNorm, whose moving statistics are the state a resume most easily loses (the
+    batch-independent norms keep none; their resumes are checked in test_train.py)."""
     def say(line):
         with capsys.disabled():
             print(f"\n{line}", end="")
 
     run = tmp_path / "run"
-    settings = dict(model=model, data=f"shapes:{shapes}", run_dir=str(run))
+    settings = dict(model="B0-G16-BN", data=f"shapes:{shapes}", run_dir=str(run))
     points = sorted(random.sample(range(1, 11), 2))
-    say(f"{model}: {first.name} after update {points[0]}, SIGKILL after {points[1]} (+ random delays)")
-    out = _stop_when(_worker(settings), run, points[0], first)
-    if first == signal.SIGTERM:  # graceful: a checkpoint where it stopped, and how to go on
-        assert "SIGTERM: finishing the current log" in out
-        assert re.search(r"stopped by SIGTERM after weight update \d+; checkpoint: .*update-", out)
+    say(f"SIGTERM after update {points[0]}, SIGKILL after {points[1]} (+ random delays)")
+    out = _stop_when(_worker(settings), run, points[0], signal.SIGTERM)
+    # Graceful: a checkpoint where it stopped, and how to go on.
+    assert "SIGTERM: finishing the current log" in out
+    assert re.search(r"stopped by SIGTERM after weight update \d+; checkpoint: .*update-", out)
     say(f"resumed from {_newest_updates(run)} updates")
     _stop_when(_worker(settings), run, points[1], signal.SIGKILL)
     say(f"resumed from {_newest_updates(run)} updates")
