@@ -43,15 +43,18 @@ def test_benchmark_prints_a_sane_table_beside_keras_applications(tmp_path, capsy
     assert (table.images_per_s_min <= table.images_per_s).all()
     assert (table.images_per_s <= table.images_per_s_max).all()
     np.testing.assert_allclose(table.step_ms, 1000 * 2 / table.images_per_s)
-    # The same network: keras.applications' trainable parameters are ours.
-    assert table[table.implementation != "timm"].params.nunique() == 1
+    # The same network: keras.applications' (and timm's) trainable parameters are ours.
+    assert table.params.nunique() == 1
     ours = table[table.implementation == "effnet-kit"].set_index("mode")
     theirs = table[table.implementation == "keras"].set_index("mode")
     for mode in ("train",):
         assert ours.speed_vs_keras[mode] == pytest.approx(
             ours.images_per_s[mode] / theirs.images_per_s[mode])
         assert ours.speed_vs_keras_paired[mode] > 0  # timed alternately in one process
+        if timm:  # timm's PyTorch model alternating with ours in one process
+            assert ours.speed_vs_timm_paired[mode] > 0
     assert theirs.speed_vs_keras_paired.isna().all()
+    assert ("speed_vs_timm_paired" in table) == timm
     forward = profile(EfficientNetSpec.from_name("B0-G1-BN", num_classes=10), image_size=32).macs
     assert ours.forward_macs_per_image_G["train"] == pytest.approx(forward / 1e9)
     train_rate = forward * 3 * 2 / (ours.step_ms["train"] / 1000)
@@ -62,7 +65,7 @@ def test_benchmark_prints_a_sane_table_beside_keras_applications(tmp_path, capsy
     env = record["environment"]
     assert {"date", "backend", "cpu", "versions", "matmul_macs_per_s"} <= set(env)
     assert env["versions"]["keras"] and env["matmul_macs_per_s"] > 1e8
-    assert any("timm" in note for note in record["notes"]) == (
+    assert any("timm reference skipped" in note for note in record["notes"]) == (
         env["versions"]["timm"] is None or env["versions"]["torch"] is None)
 
 
@@ -167,3 +170,49 @@ def test_an_exported_folder_is_timed_as_served_with_its_own_size_and_classes(tmp
     result = steps.run_job(job)  # the exported model.keras, loaded safely, timed
     assert len(result["seconds_per_step"]) == 2 and min(result["seconds_per_step"]) > 0
     assert main(["benchmark"]) == 2  # neither a name nor --exported
+
+
+def test_the_readme_speed_table_is_written_from_the_recorded_benchmarks(tmp_path):
+    """README's speed table is the block written from the benchmark JSON files it names."""
+    import re
+    from pathlib import Path
+
+    from effnet_lib.bench import speed_table
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme.split(speed_table.README_BEGIN, 1)[1].split(speed_table.README_END, 1)[0]
+    files = re.findall(r"`figures/benchmarks/([^`]+\.json)`", block)
+    assert files, "README's speed table names no recorded benchmark"
+    records = [json.loads((root / "figures" / "benchmarks" / f).read_text()) for f in files]
+    assert block == "\n" + speed_table.speed_table(records, files) + "\n", (
+        "README's speed table differs from the files it names: run `python -m "
+        "effnet_lib.bench.speed_table --write-readme README.md " +
+        " ".join(f"figures/benchmarks/{f}" for f in files) + "`")
+    for record in records:  # what the table quotes: both peers, paired, in one run
+        ours = [r for r in record["results"] if r["implementation"] == "effnet-kit"]
+        assert ours and all(r.get("speed_vs_keras_paired") for r in ours)
+    copy = tmp_path / "README.md"
+    copy.write_text(f"top\n{speed_table.README_BEGIN}\nstale\n{speed_table.README_END}\nbottom\n")
+    speed_table.write_readme(copy, [root / "figures" / "benchmarks" / f for f in files])
+    text = copy.read_text()
+    assert "stale" not in text and text.startswith("top\n") and text.endswith("bottom\n")
+    assert all(f in text for f in files)
+
+
+def test_each_row_counts_the_multiply_adds_of_the_network_that_ran():
+    """For a variant, keras.applications runs the standard network: its row's utilisation
+    is counted with the standard network's multiply-adds, this kit's and timm's with the
+    variant's (timm's matched model has the same stages and groups)."""
+    request = dict(image_size=32, num_classes=10, batch_size=2, precision="32", exported=None)
+    result = dict(seconds_per_step=[0.5], xla="off", peak_bytes=1, memory_measure="-", params=1,
+                  model="-")
+    spec = EfficientNetSpec.from_name("B0-G16-GN", num_classes=10)
+    counted = {implementation: bench.table_row(spec, request, implementation, "infer", result,
+                                          dict(macs_per_s=1e9))["forward_macs_per_image_G"]
+               for implementation in ("effnet-kit", "keras", "timm")}
+    standard = profile(EfficientNetSpec.from_name("B0", num_classes=10), image_size=32).macs
+    assert counted["keras"] == pytest.approx(standard / 1e9)
+    assert counted["effnet-kit"] == counted["timm"] == pytest.approx(
+        profile(spec, image_size=32).macs / 1e9)
+    assert counted["effnet-kit"] > counted["keras"]  # G16 does more multiply-adds than G1

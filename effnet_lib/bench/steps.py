@@ -88,6 +88,11 @@ def keras_job(request: dict) -> dict:
 def paired_job(request: dict) -> dict:
     """Both implementations in one process, their timed runs alternating (A B A B ...):
     drift of a shared machine's speed then hits both alike, which the ratio needs."""
+    if "timm" in request["implementations"]:
+        # PyTorch before TensorFlow: torchvision's import (torch._dynamo) crashes the process
+        # when TensorFlow is already loaded (seen with torch 2.14, TF 2.21); the other order
+        # works.
+        import timm  # noqa: F401
     requests = {implementation: dict(request, implementation=implementation)
                 for implementation in request["implementations"]}
     return dict(seconds_per_step=_alternate(request, requests))
@@ -106,7 +111,9 @@ def _alternate(request: dict, requests: dict) -> dict:
     set_precision(request["precision"])
     steps = {}
     for name, one in requests.items():
-        _, step, _ = keras_step(one)
+        # timm alternates with this kit's model in the same process: PyTorch and TensorFlow
+        # each keep their own thread pool, and only one of them works at a time.
+        _, step, _ = timm_step(one) if one["implementation"] == "timm" else keras_step(one)
         for _ in range(max(request["warmup"], 1)):
             step()
         steps[name] = step
@@ -121,27 +128,27 @@ TORCH_DTYPES = {"float32": None, "mixed_float16": "float16", "float16": "float16
                 "mixed_bfloat16": "bfloat16"}
 
 
-def timm_job(request: dict) -> dict:
-    import timm
+def timm_step(request: dict):
+    """(the network, a blocking step function, the device) for one timm job: timm's
+    EfficientNet matched to the request's spec (:mod:`.timm_models`), channels-last."""
     import torch
 
     from ..common.precision import precision
+    from ..models.spec import EfficientNetSpec
+    from .timm_models import timm_network
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     # Channels-last: the memory layout timm recommends for speed on CPUs and recent GPUs
     # (the Keras models here are NHWC too).
     layout = torch.channels_last
-    net = timm.create_model(f"efficientnet_{request['size_name'].lower()}", pretrained=False,
-                            num_classes=request["num_classes"]).to(device, memory_format=layout)
+    spec = EfficientNetSpec.from_dict(request["spec"])
+    net = timm_network(spec, request["num_classes"]).to(device, memory_format=layout)
     size, batch = request["image_size"], request["batch_size"]
     labels = torch.arange(batch, device=device) % request["num_classes"]
     dtype_name = TORCH_DTYPES[precision(request["precision"]).policy]
     dtype = getattr(torch, dtype_name) if dtype_name else None
     optimizer = torch.optim.RMSprop(net.parameters(), lr=1e-4, momentum=0.9, eps=1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    if device == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    baseline = rss_bytes()
 
     def images():
         return (torch.rand(batch, 3, size, size, device=device) * 255.0).contiguous(
@@ -162,7 +169,19 @@ def timm_job(request: dict) -> dict:
         with torch.autocast(device, dtype=dtype, enabled=dtype is not None):
             return net(images()).float().sum().item()
 
-    step = train_step if request["mode"] == "train" else infer_step
+    return net, (train_step if request["mode"] == "train" else infer_step), device
+
+
+def timm_job(request: dict) -> dict:
+    import torch
+
+    from ..models.spec import EfficientNetSpec
+    from .timm_models import timm_name
+
+    baseline = rss_bytes()
+    net, step, device = timm_step(request)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     times = time_steps(step, max(request["warmup"], 1), request["repeats"], request["steps"])
     if device == "cuda":
         peak, measure = torch.cuda.max_memory_allocated(), "CUDA allocator peak"
@@ -170,5 +189,5 @@ def timm_job(request: dict) -> dict:
         peak, measure = peak_rss_bytes() - baseline, "CPU peak RSS growth"
     return dict(seconds_per_step=times, peak_bytes=peak, memory_measure=measure,
                 xla="eager, channels-last",
-                model=f"timm efficientnet_{request['size_name'].lower()}",
+                model=timm_name(EfficientNetSpec.from_dict(request["spec"])),
                 params=int(sum(p.numel() for p in net.parameters() if p.requires_grad)))

@@ -6,8 +6,9 @@ implementations of the same network, in the same run, on the same data:
 
 * ``effnet-kit``: :func:`effnet_lib.build_model` of the model or case.
 * ``keras``: ``keras.applications.EfficientNetBn`` of the same size, same backend.
-* ``timm``: ``timm``'s ``efficientnet_bn`` on PyTorch, when torch and timm are
-  installed (skipped with a note otherwise).
+* ``timm``: ``timm``'s ``efficientnet_bn`` on PyTorch, or for the paper's variants timm's
+  EfficientNet built with the same stages, groups and norm (:mod:`.timm_models`), when torch
+  and timm are installed (skipped with a note otherwise).
 
 How it measures, so that the numbers mean one thing:
 
@@ -44,10 +45,12 @@ import pandas as pd
 from ..common.files import atomic_write, write_text
 from ..common.fresh_process import run_in_fresh_process
 from ..common.precision import precision as precision_entry
-from ..models.spec import PRESETS
+from ..models.spec import EfficientNetSpec
 from ..profiling import profile
 from ..training.cases import resolve_spec
 from .timing import XLA, environment
+from .references import reference_available, reference_differences
+from .timm_models import is_standard
 
 MODES = ("train", "infer")
 REFERENCES = ("keras", "timm")
@@ -118,6 +121,7 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
             say(note)
         if available:
             implementations.append(reference)
+            notes += reference_differences(reference, spec)
     # Mode by mode, so that the runs compared in a ratio are next to each other in time
     # (a shared machine's speed drifts over minutes).
     jobs = [(implementation, m) for m in request["modes"] for implementation in implementations]
@@ -125,8 +129,8 @@ def benchmark(name, image_size: int | None = None, batch_size: int = 32, precisi
     rows = [_measure(spec, request, implementation, mode_, matmul, backend, say, timeout)
             for implementation, mode_ in jobs]
     table = _with_ratios(pd.DataFrame(rows))
-    if "keras" in implementations:
-        table = _with_paired_ratio(table, spec, request, backend, say, timeout)
+    table = _with_paired_ratios(table, spec, request, implementations[1:], backend, say,
+                                timeout)
     env = dict(environment(backend), matmul_macs_per_s=matmul["macs_per_s"],
                matmul_size=matmul["n"], request=request)
     return BenchmarkReport(table, env, notes)
@@ -258,7 +262,7 @@ def _measure(spec, request, implementation, mode, matmul, backend, say, timeout,
         result["memory_measure"] += " (shared process: not this model's alone)"
         result["peak_bytes"] = max(result["peak_bytes"], 0)
         keras.backend.clear_session()
-    return _row(spec, request, implementation, mode, result, matmul)
+    return table_row(spec, request, implementation, mode, result, matmul)
 
 
 def check_request(args: dict) -> dict:
@@ -288,25 +292,15 @@ def check_request(args: dict) -> dict:
                 modes=list(MODES) if args["mode"] == "both" else [args["mode"]])
 
 
-def reference_available(reference: str, spec) -> tuple[bool, str | None]:
-    """Whether ``reference`` can be measured for ``spec``, and a note when it cannot."""
-    standard = spec.name.split("-")[0]
-    if standard not in PRESETS:
-        return False, f"{reference}: no reference for {spec.name}"
-    if reference == "timm":
-        import importlib.util
-
-        missing = [m for m in ("torch", "timm") if importlib.util.find_spec(m) is None]
-        if missing:
-            return False, (f"timm reference skipped: {' and '.join(missing)} not installed "
-                           f"(pip install torch timm to compare with timm's efficientnet_"
-                           f"{standard.lower()})")
-    return True, None
-
-
-def _row(spec, request, implementation, mode, result, matmul) -> dict:
+def table_row(spec, request, implementation, mode, result, matmul) -> dict:
+    """One row of the benchmark's table from one measuring job's ``result``: images/s with
+    the runs' range, step time, memory, multiply-adds/s and utilisation of ``matmul``'s rate."""
     size = request["image_size"]
-    forward = profile(spec.replace(num_classes=request["num_classes"]), image_size=size).macs
+    # The multiply-adds of the network each implementation ran: keras.applications has only
+    # the standard networks, so for a variant its row counts the standard one's.
+    counted = (EfficientNetSpec.preset(spec.name.split("-")[0])
+               if implementation == "keras" and not is_standard(spec) else spec)
+    forward = profile(counted.replace(num_classes=request["num_classes"]), image_size=size).macs
     passes = TRAIN_FORWARD_PASSES if mode == "train" else 1
     times = result["seconds_per_step"]
     median = statistics.median(times)
@@ -327,17 +321,22 @@ def _row(spec, request, implementation, mode, result, matmul) -> dict:
                 params=result["params"])
 
 
-def _with_paired_ratio(table, spec, request, backend, say, timeout) -> pd.DataFrame:
-    """``speed_vs_keras_paired``: the ratio from one process alternating the two models."""
-    paired = {}
-    for mode in request["modes"]:
-        say(f"measuring effnet-kit and keras {mode} alternately in one process ...")
-        job = dict(request, job="paired", mode=mode, spec=dataclasses.asdict(spec),
-                   size_name=spec.name.split("-")[0], implementations=["effnet-kit", "keras"])
-        times = _run(job, backend, timeout)["seconds_per_step"]
-        paired[mode] = statistics.median(times["keras"]) / statistics.median(times["effnet-kit"])
-    table["speed_vs_keras_paired"] = [paired.get(row.mode) if row.implementation == "effnet-kit"
-                                      else None for row in table.itertuples()]
+def _with_paired_ratios(table, spec, request, references, backend, say, timeout) -> pd.DataFrame:
+    """``speed_vs_<reference>_paired``: the ratio from one process alternating this kit's
+    model and the reference's (timm's PyTorch model beside the Keras one for timm)."""
+    for reference in references:
+        paired = {}
+        for mode in request["modes"]:
+            say(f"measuring effnet-kit and {reference} {mode} alternately in one process ...")
+            job = dict(request, job="paired", mode=mode, spec=dataclasses.asdict(spec),
+                       size_name=spec.name.split("-")[0],
+                       implementations=["effnet-kit", reference])
+            times = _run(job, backend, timeout)["seconds_per_step"]
+            paired[mode] = (statistics.median(times[reference])
+                            / statistics.median(times["effnet-kit"]))
+        table[f"speed_vs_{reference}_paired"] = [
+            paired.get(row.mode) if row.implementation == "effnet-kit" else None
+            for row in table.itertuples()]
     return table
 
 
@@ -359,8 +358,9 @@ def format_table(report: BenchmarkReport) -> str:
     columns = ["implementation", "mode", "images_per_s", "images_per_s_min", "images_per_s_max",
                "step_ms", "peak_memory_mib", "achieved_macs_per_s_G", "utilisation"]
     columns += [c for c in t.columns if c.startswith("speed_vs_")]
-    paired = ("\nspeed_vs_keras_paired: the ratio timed in one process, the two models' runs "
-              "alternating (drift cancels; the fairer figure)") if "speed_vs_keras_paired" in t else ""
+    paired = ("\nspeed_vs_<reference>_paired: the ratio timed in one process, the two models' "
+              "runs alternating (drift cancels; the fairer figure)"
+              ) if any(c.endswith("_paired") for c in t.columns) else ""
     shown = t[columns].copy()
     for column in columns[2:]:
         shown[column] = shown[column].map(lambda v: "" if pd.isna(v) else f"{v:,.3g}")

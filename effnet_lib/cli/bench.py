@@ -13,9 +13,13 @@ def add_commands(sub) -> None:
         description="Time training and inference steps of a model or case on images drawn inside "
                     "the compiled step (the input pipeline is not measured), beside "
                     "keras.applications' EfficientNet of the same size and, when torch and timm "
-                    "are installed, timm's. Each measurement runs in a fresh process: warm-up, "
-                    "then repeated timed runs (median and spread). Results and the environment "
-                    "(hardware, versions, date) are saved as CSV and JSON.", epilog=EPILOG)
+                    "are installed (pip install -e .[timm]), timm's: its efficientnet_bN, or for "
+                    "a G16/GN/LN variant timm's EfficientNet built with the same stages, groups "
+                    "and norm. Each measurement runs in a fresh process: warm-up, then repeated "
+                    "timed runs (median and spread); each reference is also timed alternately "
+                    "with this kit's model in one process (the paired ratio). Results and the "
+                    "environment (hardware, versions, date) are saved as CSV and JSON.",
+        epilog=EPILOG)
     bench.add_argument("name", metavar="NAME|CASE", nargs="?",
                        help="model name (B0-G1-BN) or case name (not with --exported)")
     bench.add_argument("--exported", metavar="DIR",
