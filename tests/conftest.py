@@ -23,7 +23,7 @@ def _start_rank(item) -> int:
     their own, then the other slow tests, then the rest. With two workers taking tests in
     this order, the short tests fill the end and neither worker finishes long after the
     other."""
-    if "smoke_run" in item.fixturenames:
+    if item.get_closest_marker("notebooks") and item.get_closest_marker("slow"):
         return 0
     if item.get_closest_marker("slow"):
         return 1 if item.get_closest_marker("subprocess") else 2

@@ -1,28 +1,20 @@
 """The notebooks: committed clean, run headless at the smoke budget, and their records checked.
 
-One session fixture (shared by pytest-xdist's workers) runs every ``notebooks/NN_*.ipynb`` through
+One test runs every ``notebooks/NN_*.ipynb`` through
 ``run_notebooks`` (so the runner is tested too); each notebook then has a check
 in :data:`CHECKS` that reads its record back. A notebook without a check fails.
 """
 
-import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
-
-try:
-    import fcntl
-except ImportError:  # Windows: each worker runs the smoke run itself
-    fcntl = None
 
 import nbformat
 import pytest
 
 from effnet_lib.cli import main
 from effnet_lib.lessons.records import load_record
-from effnet_lib.lessons.runner import (NOTEBOOKS_DIR, NotebookRun, RunResult, find_notebooks,
-                                      run_notebooks, select)
+from effnet_lib.lessons.runner import NOTEBOOKS_DIR, find_notebooks, run_notebooks, select
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = {path.stem: path for path in find_notebooks().values()}
@@ -150,35 +142,6 @@ def test_every_notebook_has_a_check(name):
 
 # ----------------------------------------------------------------- smoke run of them all
 
-def _smoke_run(root: Path) -> RunResult:
-    # Two at a time, as `make reproduce` runs them: the runner's waves and process pool are
-    # part of the user's path.
-    return run_notebooks(budget="smoke", output_dir=root / "figures", build_dir=root / "build",
-                         jobs=2, progress=False, say=lambda *_: None)
-
-
-@pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """(the runner's result, its output folder): the notebooks run once per test run. Under
-    pytest-xdist the first worker to get here runs them (two at a time, on both cores) while
-    the other waits at the lock, then reads the same result instead of running them again."""
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if run_id is None or fcntl is None:
-        root = tmp_path_factory.mktemp("notebooks")
-        return _smoke_run(root), root / "figures"
-    root = tmp_path_factory.getbasetemp().parent / f"notebooks-smoke-{run_id}"
-    root.mkdir(exist_ok=True)
-    done = root / "result.json"
-    with open(root / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            result = _smoke_run(root)
-            (root / "result.tmp").write_text(json.dumps(dataclasses.asdict(result)))
-            (root / "result.tmp").replace(done)
-    runs = [NotebookRun(**run) for run in json.loads(done.read_text())["runs"]]
-    return RunResult(runs), root / "figures"
-
-
 def _png(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > len(PNG_SIGNATURE) and \
         path.read_bytes()[:8] == PNG_SIGNATURE
@@ -189,11 +152,26 @@ def _fraction(value) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_runs_at_smoke_and_records_sane_numbers(name, smoke_run):
-    if name not in CHECKS:
-        pytest.fail(f"no check for notebook {name}")
-    result, output_dir = smoke_run
+def test_every_notebook_runs_at_smoke_and_records_sane_numbers(tmp_path):
+    """Every lesson runs headless at the smoke budget, two at a time as `make reproduce` runs
+    them (the runner's waves and process pool are part of the user's path); then each one's
+    record is checked by its entry in CHECKS, all of them, the failures listed by notebook.
+    One test rather than one per notebook: pytest-xdist would run the notebooks once in each
+    worker that got one of them (its loadgroup does not group tests under pytest 9)."""
+    output_dir = tmp_path / "figures"
+    result = run_notebooks(budget="smoke", output_dir=output_dir, build_dir=tmp_path / "build",
+                           jobs=2, progress=False, say=lambda *_: None)
+    failures = {}
+    for name in sorted(NOTEBOOKS):
+        try:
+            check_smoke_run(name, result, output_dir)
+        except Exception as error:  # every notebook is checked, whatever an earlier one did
+            failures[name] = f"{type(error).__name__}: {error}"
+    assert not failures, "\n\n".join(f"{name}: {message}" for name, message in failures.items())
+
+
+def check_smoke_run(name, result, output_dir):
+    assert name in CHECKS, f"no check for notebook {name}: add one to CHECKS"
     run = next(r for r in result.runs if r.name == name)
     assert run.ok, run.describe()
     record = load_record(output_dir, name)
