@@ -9,7 +9,7 @@ from .timm_models import differences, is_standard
 
 def reference_available(reference: str, spec) -> tuple[bool, str | None]:
     """Whether ``reference`` can be measured for ``spec``, and a note when it cannot."""
-    standard = spec.name.split("-")[0]
+    standard = spec.size_name
     if standard not in PRESETS:
         return False, f"{reference}: no reference for {spec.name}"
     if reference == "timm":
@@ -29,5 +29,5 @@ def reference_differences(reference: str, spec) -> list[str]:
         return [f"timm: {d}" for d in differences(spec)]
     if not is_standard(spec):
         return [f"keras: keras.applications has only the standard networks: the reference is "
-                f"{spec.name.split('-')[0]} (depthwise, BatchNorm), not {spec.name}"]
+                f"{spec.size_name} (depthwise, BatchNorm), not {spec.name}"]
     return []

@@ -254,7 +254,7 @@ def _measure(spec, request, implementation, mode, matmul, backend, say, timeout,
     say(f"measuring {implementation} {mode} ({spec.name} at {request['image_size']}px, "
         f"batch {request['batch_size']}) ...")
     job = dict(request, job="model", implementation=implementation, mode=mode,
-               spec=dataclasses.asdict(spec), size_name=spec.name.split("-")[0])
+               spec=dataclasses.asdict(spec), size_name=spec.size_name)
     result = _run(job, None if implementation == "timm" else backend, timeout, isolate)
     if not isolate:
         import keras
@@ -298,7 +298,7 @@ def table_row(spec, request, implementation, mode, result, matmul) -> dict:
     size = request["image_size"]
     # The multiply-adds of the network each implementation ran: keras.applications has only
     # the standard networks, so for a variant its row counts the standard one's.
-    counted = (EfficientNetSpec.preset(spec.name.split("-")[0])
+    counted = (EfficientNetSpec.preset(spec.size_name)
                if implementation == "keras" and not is_standard(spec) else spec)
     forward = profile(counted.replace(num_classes=request["num_classes"]), image_size=size).macs
     passes = TRAIN_FORWARD_PASSES if mode == "train" else 1
@@ -329,7 +329,7 @@ def _with_paired_ratios(table, spec, request, references, backend, say, timeout)
         for mode in request["modes"]:
             say(f"measuring effnet-kit and {reference} {mode} alternately in one process ...")
             job = dict(request, job="paired", mode=mode, spec=dataclasses.asdict(spec),
-                       size_name=spec.name.split("-")[0],
+                       size_name=spec.size_name,
                        implementations=["effnet-kit", reference])
             times = _run(job, backend, timeout)["seconds_per_step"]
             paired[mode] = (statistics.median(times[reference])

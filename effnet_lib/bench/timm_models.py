@@ -21,7 +21,7 @@ TIMM_NORM_EPSILON = 1e-5
 
 def is_standard(spec: EfficientNetSpec) -> bool:
     """Whether timm registers this network as it is (a B0-B7, depthwise, BatchNorm)."""
-    size = spec.name.split("-")[0]
+    size = spec.size_name
     width, depth = PRESETS.get(size, (None, None))[:2]
     return (spec.group_size == 1 and spec.norm == "bn" and spec.expand_ratio == 6
             and (spec.width_coefficient, spec.depth_coefficient) == (width, depth))
@@ -29,7 +29,7 @@ def is_standard(spec: EfficientNetSpec) -> bool:
 
 def timm_name(spec: EfficientNetSpec) -> str:
     """How a benchmark table names the timm network matched to ``spec``."""
-    size = spec.name.split("-")[0].lower()
+    size = spec.size_name.lower()
     if is_standard(spec):
         return f"timm efficientnet_{size}"
     return f"timm EfficientNet matched to {spec.name}"
@@ -52,7 +52,7 @@ def timm_network(spec: EfficientNetSpec, num_classes: int):
     import timm
 
     if is_standard(spec):
-        return timm.create_model(f"efficientnet_{spec.name.split('-')[0].lower()}",
+        return timm.create_model(f"efficientnet_{spec.size_name.lower()}",
                                  pretrained=False, num_classes=num_classes)
     from timm.layers import GroupNormAct, get_act_layer
     from timm.models import efficientnet as timm_efficientnet

@@ -263,6 +263,12 @@ class EfficientNetSpec:
                 index += 1
         return blocks
 
+    @property
+    def size_name(self) -> str:
+        """The standard network a name starts with (``"B0"`` for ``B0-G16-LN_PN``), as
+        keras.applications and timm name theirs; a custom spec's name as it is."""
+        return self.name.split("-")[0]
+
     def block_names(self) -> list[str]:
         return [b.name for b in self.blocks()]
 
