@@ -37,12 +37,14 @@ def trained_weights(name, build, weights, images, labels, steps=2):
     """The weights after ``steps`` updates of the recipe's RMSprop (mean squares from 1,
     momentum, coupled weight decay) on one batch: what `effnet train` runs, on any backend."""
     from effnet_lib import build_model
+    from effnet_lib.common.optimizer_slots import build_optimizer_slots
     from effnet_lib.training.evaluation import loss_for
     from effnet_lib.training.recipe import rmsprop
 
     model = build_model(name, **build)
     model.load_weights(weights)
     model.compile(optimizer=rmsprop(0.01, 0.9, 1e-3, 0.9, weight_decay=1e-5), loss=loss_for(False))
+    build_optimizer_slots(model)  # as `effnet train` does: TensorFlow then traces the step once
     for _ in range(steps):
         model.train_on_batch(images, labels)
     return [np.asarray(w) for w in model.get_weights()]

@@ -48,7 +48,11 @@ def test_jax_backend_matches_tensorflow(tmp_path, rng):
     job = dict(images=str(tmp_path / "images.npy"), labels=str(tmp_path / "labels.npy"),
                models=weights, trained=TRAINED, build=BUILD, out=str(tmp_path / "jax.npz"))
     (tmp_path / "job.json").write_text(json.dumps(job))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    # XLA's LLVM passes at level 0: the worker's compiles (every initialiser shape, the two
+    # forward passes, the training step) take 50 s instead of 87 s on 2 cores; the arithmetic
+    # is the same (no fast-math at either level).
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_backend_optimization_level=0".strip()
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": flags}
     worker = Path(__file__).with_name("backend_worker.py")
     run = subprocess.run([sys.executable, str(worker), str(tmp_path / "job.json")], env=env,
                          capture_output=True, text=True, timeout=600)
