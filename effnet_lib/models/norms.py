@@ -30,10 +30,11 @@ class Norm:
 
 
 def _batch_norm(spec, prefix, channels, center, scale):
-    from keras import layers
+    from .fused_batch_norm import FusedBatchNormalization
 
-    return layers.BatchNormalization(momentum=spec.bn_momentum, epsilon=spec.norm_epsilon,
-                                     center=center, scale=scale, name=f"{prefix}_bn")
+    # Keras's layer, run by TensorFlow's fused kernel where it applies (same weights).
+    return FusedBatchNormalization(momentum=spec.bn_momentum, epsilon=spec.norm_epsilon,
+                                   center=center, scale=scale, name=f"{prefix}_bn")
 
 
 def _group_norm(spec, prefix, channels, center, scale):
