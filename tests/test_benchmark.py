@@ -216,3 +216,27 @@ def test_each_row_counts_the_multiply_adds_of_the_network_that_ran():
     assert counted["effnet-kit"] == counted["timm"] == pytest.approx(
         profile(spec, image_size=32).macs / 1e9)
     assert counted["effnet-kit"] > counted["keras"]  # G16 does more multiply-adds than G1
+
+
+def test_the_op_profile_adds_up_a_training_steps_ops_by_type():
+    """The profile of a tiny BN model's training step: convolutions forward and backward,
+    the fused BatchNorm kernels (not Keras's unfused moments), shares that sum to one."""
+    from effnet_lib.bench.op_profile import by_category, category, profile_training
+
+    table, wall_ms = profile_training("B0-G1-BN", image_size=32, batch_size=4, steps=1,
+                                      num_classes=10, width_coefficient=0.25,
+                                      depth_coefficient=0.25)
+    assert wall_ms > 0 and (table.ms_per_step > 0).all()
+    assert table.share.sum() == pytest.approx(1.0)
+    ops = set(zip(table.category, table["pass"]))
+    assert {("convolution", "forward"), ("convolution", "backward"),
+            ("batch norm (fused kernel)", "forward"), ("batch norm (fused kernel)", "backward")} <= ops
+    assert any("Conv2DBackpropFilter" in op for op in table.op)
+    summary = by_category(table)
+    assert summary.share.sum() == pytest.approx(1.0)
+    assert {"convolution", "depthwise convolution", "batch norm (fused kernel)"} <= set(
+        summary.category)
+    assert category("DepthwiseConv2dNativeBackpropInput") == "depthwise convolution"
+    assert category("_MklNativeDepthwiseConv2dNativeBackpropInput") == "depthwise convolution"
+    assert category("_MklNativeFusedConv2D") == "convolution"
+    assert category("Sigmoid") == "element-wise and other"
