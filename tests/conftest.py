@@ -17,6 +17,10 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+# The kit's package first, as a user's program loads it: it sets what TensorFlow reads once
+# at its own import (TF_ENABLE_ONEDNN_OPTS), whichever test module the worker collects first.
+import effnet_lib  # noqa: E402,F401
+
 
 def _start_rank(item) -> int:
     """Longest first: the notebooks' smoke run, then slow tests that start processes of

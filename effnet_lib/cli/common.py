@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.abc
+import importlib.util
 import os
+import sys
 
 EPILOG = """Names: a model is B{0-7}-G{group size}-{BN|GN|LN|GN_PN|LN_PN} (e.g. B0-G16-LN_PN);
 a case is one of the paper's 30 training configurations (`effnet cases` lists them)."""
@@ -143,3 +146,44 @@ def boolean(text):
 def quiet_backend():
     # TensorFlow's start-up banners bury the answer of a short command.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, QuietTensorFlowImport)
+                                                   for f in sys.meta_path):
+        sys.meta_path.insert(0, QuietTensorFlowImport())
+
+
+class QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Loads TensorFlow, when a command first needs it, with the process's standard error
+    pointed at /dev/null: its C++ libraries print notices while they load (oneDNN's "custom
+    operations are on", absl's "log messages before InitializeLog"), before any logging
+    setting applies. Errors still raise; ``effnet --verbose`` keeps the notices."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once; the real finders do the finding
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _SilentLoader(spec.loader)
+        return spec
+
+
+class _SilentLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def __getattr__(self, name):  # resource readers and the like: the real loader's
+        return getattr(self.loader, name)
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            self.loader.exec_module(module)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
