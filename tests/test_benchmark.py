@@ -240,3 +240,49 @@ def test_the_op_profile_adds_up_a_training_steps_ops_by_type():
     assert category("_MklNativeDepthwiseConv2dNativeBackpropInput") == "depthwise convolution"
     assert category("_MklNativeFusedConv2D") == "convolution"
     assert category("Sigmoid") == "element-wise and other"
+
+
+def test_the_op_profile_table_in_the_docs_is_written_from_the_recorded_profiles(tmp_path):
+    """docs/measurements.md quotes the recorded profiles (figures/benchmarks/op-profile-*.json)
+    and nothing else; regenerating the block from the files it names gives the same text."""
+    import re
+    from pathlib import Path
+
+    from effnet_lib.bench import op_profile
+
+    root = Path(__file__).parent.parent
+    doc = (root / "docs" / "measurements.md").read_text()
+    block = doc.split(op_profile.DOC_BEGIN, 1)[1].split(op_profile.DOC_END, 1)[0]
+    files = re.findall(r"`figures/benchmarks/(op-profile-[^`]+\.json)`", block)
+    assert len(files) >= 2
+    records = [json.loads((root / "figures" / "benchmarks" / f).read_text()) for f in files]
+    assert block == "\n" + op_profile.comparison_table(records, files) + "\n", (
+        "the op-profile table is stale: python -m effnet_lib.bench.op_profile --write-doc "
+        "docs/measurements.md --records " + " ".join(f"figures/benchmarks/{f}" for f in files))
+    # the last row is each profile's whole op time, the sum of its ops
+    last_row = block.split("op time, all", 1)[1].split("\n", 1)[0]
+    assert [int(n) for n in re.findall(r"\d+", last_row)] == [
+        round(sum(row["ms_per_step"] for row in record["rows"])) for record in records]
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_implementations_in_processes_of_their_own_take_turns():
+    """The timm pairing's mechanism (timm's PyTorch model in its own process), run here with
+    two of this kit's models so that it runs where timm is not installed: each process
+    answers every turn with its timed run, in order, and a failing one is reported."""
+    from effnet_lib.bench.turns import alternate_in_processes
+
+    spec = dataclasses.asdict(EfficientNetSpec.from_name("B0-G1-BN", num_classes=10,
+                                                         width_coefficient=0.25,
+                                                         depth_coefficient=0.25))
+    request = dict(implementation="effnet-kit", spec=spec, image_size=32, batch_size=2,
+                   num_classes=10, precision="32.32", xla="off", warmup=1, mode="infer",
+                   conv_impl="auto", exported=None)
+    times = alternate_in_processes({"a": request, "b": dict(request, mode="train")},
+                                   repeats=2, steps=1)
+    assert sorted(times) == ["a", "b"]
+    assert all(len(runs) == 2 and all(t > 0 for t in runs) for runs in times.values())
+    with pytest.raises(RuntimeError, match="measuring process for broken failed"):
+        alternate_in_processes({"broken": dict(request, spec=dict(spec, norm="nope"))},
+                               repeats=1, steps=1)

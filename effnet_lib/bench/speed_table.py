@@ -29,7 +29,7 @@ def _ratio(value) -> str:
 
 def speed_table(records: list[dict], names: list[str]) -> str:
     """One Markdown table of the runs in ``records`` (each a benchmark's JSON, ``names`` their
-    file names): images/s with the runs' range, the ratios timed alternately in one process,
+    file names): images/s with the runs' range, the ratios timed alternately (paired),
     the utilisation; then where and when each run was measured."""
     from ..common.files import markdown
 

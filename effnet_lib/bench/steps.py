@@ -1,8 +1,9 @@
 """The benchmarks' measuring processes: one job per fresh process (:func:`run_job`).
 
 Jobs: ``matmul`` (the yardstick), ``model`` (one implementation, one mode),
-``paired`` (two implementations alternating in one process) and, for ``timm``,
-its PyTorch counterpart. Images are drawn at random inside the compiled step
+``paired`` (two implementations alternating: in one process, or with timm in
+separate processes taking turns, :mod:`.turns`) and, for ``timm``, its PyTorch
+counterpart. Images are drawn at random inside the compiled step
 (:class:`effnet_lib.data.synthetic.SyntheticImages`): only the labels travel.
 """
 
@@ -86,16 +87,19 @@ def keras_job(request: dict) -> dict:
 
 
 def paired_job(request: dict) -> dict:
-    """Both implementations in one process, their timed runs alternating (A B A B ...):
-    drift of a shared machine's speed then hits both alike, which the ratio needs."""
-    if "timm" in request["implementations"]:
-        # PyTorch before TensorFlow: torchvision's import (torch._dynamo) crashes the process
-        # when TensorFlow is already loaded (seen with torch 2.14, TF 2.21); the other order
-        # works.
-        import timm  # noqa: F401
+    """Both implementations' timed runs alternating (A B A B ...): drift of a shared machine's
+    speed then hits both alike, which the ratio needs. Keras's and this kit's models share
+    this process; timm's runs in a process of its own (:mod:`.turns`: in one process with
+    TensorFlow working, PyTorch's steps slowed down)."""
     requests = {implementation: dict(request, implementation=implementation)
                 for implementation in request["implementations"]}
-    return dict(seconds_per_step=_alternate(request, requests))
+    if "timm" in requests:
+        from .turns import alternate_in_processes
+
+        return dict(seconds_per_step=alternate_in_processes(requests, request["repeats"],
+                                                            request["steps"]),
+                    pairing="separate processes taking turns")
+    return dict(seconds_per_step=_alternate(request, requests), pairing="one process")
 
 
 def interleaved_job(request: dict) -> dict:
@@ -111,9 +115,7 @@ def _alternate(request: dict, requests: dict) -> dict:
     set_precision(request["precision"])
     steps = {}
     for name, one in requests.items():
-        # timm alternates with this kit's model in the same process: PyTorch and TensorFlow
-        # each keep their own thread pool, and only one of them works at a time.
-        _, step, _ = timm_step(one) if one["implementation"] == "timm" else keras_step(one)
+        _, step, _ = keras_step(one)
         for _ in range(max(request["warmup"], 1)):
             step()
         steps[name] = step
@@ -191,3 +193,22 @@ def timm_job(request: dict) -> dict:
                 xla="eager, channels-last",
                 model=timm_name(EfficientNetSpec.from_dict(request["spec"])),
                 params=int(sum(p.numel() for p in net.parameters() if p.requires_grad)))
+
+
+def serve_turns(request: dict) -> None:
+    """One implementation's process for :func:`.turns.alternate_in_processes`."""
+    from .turns import serve
+
+    if request["implementation"] == "timm":
+        _, step, _ = timm_step(request)
+    else:
+        set_precision(request["precision"])
+        _, step, _ = keras_step(request)
+    serve(step, request["warmup"])
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    serve_turns(json.loads(sys.argv[1]))

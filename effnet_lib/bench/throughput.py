@@ -322,12 +322,13 @@ def table_row(spec, request, implementation, mode, result, matmul) -> dict:
 
 
 def _with_paired_ratios(table, spec, request, references, backend, say, timeout) -> pd.DataFrame:
-    """``speed_vs_<reference>_paired``: the ratio from one process alternating this kit's
-    model and the reference's (timm's PyTorch model beside the Keras one for timm)."""
+    """``speed_vs_<reference>_paired``: the ratio from this kit's model's and the reference's
+    timed runs alternating (in one process for Keras, in two taking turns for timm)."""
     for reference in references:
         paired = {}
         for mode in request["modes"]:
-            say(f"measuring effnet-kit and {reference} {mode} alternately in one process ...")
+            where = "taking turns" if reference == "timm" else "alternately in one process"
+            say(f"measuring effnet-kit and {reference} {mode} {where} ...")
             job = dict(request, job="paired", mode=mode, spec=dataclasses.asdict(spec),
                        size_name=spec.size_name,
                        implementations=["effnet-kit", reference])
@@ -358,8 +359,9 @@ def format_table(report: BenchmarkReport) -> str:
     columns = ["implementation", "mode", "images_per_s", "images_per_s_min", "images_per_s_max",
                "step_ms", "peak_memory_mib", "achieved_macs_per_s_G", "utilisation"]
     columns += [c for c in t.columns if c.startswith("speed_vs_")]
-    paired = ("\nspeed_vs_<reference>_paired: the ratio timed in one process, the two models' "
-              "runs alternating (drift cancels; the fairer figure)"
+    paired = ("\nspeed_vs_<reference>_paired: the ratio from the two models' runs alternating "
+              "(Keras's in one process, timm's in its own process taking turns; drift cancels: "
+              "the fairer figure)"
               ) if any(c.endswith("_paired") for c in t.columns) else ""
     shown = t[columns].copy()
     for column in columns[2:]:

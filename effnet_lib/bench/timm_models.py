@@ -78,7 +78,8 @@ def parameter_counts(request: dict) -> dict:
     """A fresh-process job (:mod:`effnet_lib.common.fresh_process`): the trainable parameters
     of the timm models matched to ``request["specs"]`` (spec dicts), each with
     ``request["num_classes"]`` classes. In a process of its own because PyTorch must load
-    before TensorFlow (see :func:`effnet_lib.bench.steps.paired_job`)."""
+    before TensorFlow: torchvision's import (torch._dynamo) crashes a process that loaded
+    TensorFlow first (seen with torch 2.14, TF 2.21)."""
     counts = []
     for fields in request["specs"]:
         net = timm_network(EfficientNetSpec.from_dict(fields), request["num_classes"])

@@ -17,7 +17,8 @@ def add_commands(sub) -> None:
                     "a G16/GN/LN variant timm's EfficientNet built with the same stages, groups "
                     "and norm. Each measurement runs in a fresh process: warm-up, then repeated "
                     "timed runs (median and spread); each reference is also timed alternately "
-                    "with this kit's model in one process (the paired ratio). Results and the "
+                    "with this kit's model (the paired ratio: Keras's in one process, timm's in "
+                    "a process of its own taking turns). Results and the "
                     "environment (hardware, versions, date) are saved as CSV and JSON.",
         epilog=EPILOG)
     bench.add_argument("name", metavar="NAME|CASE", nargs="?",
