@@ -218,6 +218,7 @@ def test_each_row_counts_the_multiply_adds_of_the_network_that_ran():
     assert counted["effnet-kit"] > counted["keras"]  # G16 does more multiply-adds than G1
 
 
+@pytest.mark.slow
 def test_the_op_profile_adds_up_a_training_steps_ops_by_type():
     """The profile of a tiny BN model's training step: convolutions forward and backward,
     the fused BatchNorm kernels (not Keras's unfused moments), shares that sum to one."""
