@@ -97,9 +97,8 @@ def paired_job(request: dict) -> dict:
         from .turns import alternate_in_processes
 
         return dict(seconds_per_step=alternate_in_processes(requests, request["repeats"],
-                                                            request["steps"]),
-                    pairing="separate processes taking turns")
-    return dict(seconds_per_step=_alternate(request, requests), pairing="one process")
+                                                            request["steps"]))
+    return dict(seconds_per_step=_alternate(request, requests))
 
 
 def interleaved_job(request: dict) -> dict:
