@@ -141,9 +141,14 @@ def test_a_run_stopped_and_killed_resumes_to_the_weights_of_an_uninterrupted_one
     points = sorted(random.sample(range(1, 11), 2))
     say(f"SIGTERM after update {points[0]}, SIGKILL after {points[1]} (+ random delays)")
     out = _stop_when(_worker(settings), run, points[0], signal.SIGTERM)
-    # Graceful: a checkpoint where it stopped, and how to go on.
+    # Graceful: a checkpoint where it stopped, and how to go on. A stop on an epoch's last
+    # update leaves that epoch's checkpoint (epoch-0001), any other an update-... one.
     assert "SIGTERM: finishing the current log" in out
-    assert re.search(r"stopped by SIGTERM after weight update \d+; checkpoint: .*update-", out)
+    stopped = re.search(r"stopped by SIGTERM after weight update (\d+); checkpoint: \S*/"
+                        r"(update-\d{8}|epoch-\d{4})\. Run the same command", out)
+    assert stopped, out[-3000:]
+    updates, folder = int(stopped.group(1)), stopped.group(2)
+    assert folder == (f"epoch-{updates // 6:04d}" if updates % 6 == 0 else f"update-{updates:08d}")
     say(f"resumed from {_newest_updates(run)} updates")
     _stop_when(_worker(settings), run, points[1], signal.SIGKILL)
     say(f"resumed from {_newest_updates(run)} updates")
