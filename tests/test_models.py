@@ -186,14 +186,30 @@ def _name_parts(name):
     return int(group[1:]), norm.lower()
 
 
-# B0's names run in the quick tier; the other sizes differ only in width, depth and
-# resolution, which this test overrides, so they join the slow tier.
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=() if name.startswith("B0-") else pytest.mark.slow)
-    for name in effnet_lib.models.valid_model_names()])
-def test_every_valid_model_name_builds_what_it_says(name):
-    """Each name at a small width and depth: the built model holds the layers the
-    name promises and exactly the parameters the profiler counts, and runs."""
+@pytest.mark.parametrize("name", effnet_lib.models.valid_model_names())
+def test_every_valid_model_name_gives_the_spec_it_says(name):
+    """Each name, at its own size: the size's width, depth, resolution and dropout (as
+    keras.applications has them), the groups and norm it names, and the expansion G16 implies."""
+    from effnet_lib.models.spec import PRESETS, as_spec
+
+    group_size, norm = _name_parts(name)
+    spec = as_spec(name)
+    size = name.split("-")[0]
+    assert (spec.group_size, spec.norm, spec.name) == (group_size, norm, name)
+    assert (spec.width_coefficient, spec.depth_coefficient, spec.resolution,
+            spec.dropout_rate) == PRESETS[size]
+    assert spec.expand_ratio == (6 if group_size == 1 else 4)
+
+
+# Built and run for B0 only: at the small width and depth this test overrides, the other
+# sizes build the same network (they differ only in width, depth and resolution, which the
+# test above checks for every name; test_g1_bn_has_keras_applications_parameter_count
+# builds every size at its own width and depth).
+@pytest.mark.parametrize("name", [n for n in effnet_lib.models.valid_model_names()
+                                  if n.startswith("B0-")])
+def test_every_group_and_norm_builds_what_its_name_says(name):
+    """Each group size and norm at a small width and depth: the built model holds the layers
+    the name promises and exactly the parameters the profiler counts, and runs."""
     from effnet_lib.models.norms import norm_kind
     from effnet_lib.profiling import profile
 
@@ -202,7 +218,6 @@ def test_every_valid_model_name_builds_what_it_says(name):
                         depth_coefficient=0.25)
     spec = model.effnet_spec
     assert (spec.group_size, spec.norm, spec.name) == (group_size, norm, name)
-    assert spec.expand_ratio == (6 if group_size == 1 else 4)
     names = [layer.name for layer in model.layers]
     spatial = [n for n in names if n.endswith(("_dwconv", "_gconv"))]
     assert len(spatial) == len(spec.blocks())
