@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 import keras
@@ -26,7 +26,7 @@ from . import checkpoints, recipe
 from .callbacks import CheckpointWithAverage, EpochValidation, MetricsLog, NanGuard
 from .cases import CaseConfig, load_case
 from .distribution import is_chief, needs_own_loop, strategy_for
-from .evaluation import at_size, evaluate, loss_for, metrics_for
+from .evaluation import Validator, loss_for, metrics_for
 from .multiworker import fit_across_replicas
 from .plan import RunPlan, fold_replicas, plan_run
 from .run_lock import run_folder_lock
@@ -89,18 +89,19 @@ def train(case: CaseConfig | str, *, data: str = "shapes", run_dir: str | None =
         core, model = _build_and_compile(case, spec, plan, train_data, augmentation.soft_labels,
                                          needs_own_loop(strategy), l2_regularization, say)
     meta = _run_meta(case, spec, plan, train_data, data, seed)
+    validator = _validator(case, spec, data, train_data.class_names)
     with run_folder_lock(run_dir, enabled=chief, say=say):  # one run per folder
         resumed_from, first_log = _resume(run_dir, chief, model, core, meta, plan, say)
         if first_log:  # the data stream goes on where the checkpoint left it
             train_data.dataset = data_from(False, first_log * plan.micro_steps_per_log).dataset
         stop, guard, saver, callbacks = _callbacks(
             case, run_dir, meta, plan, chief, core, model, train_data, resumed_from,
-            data if validate_every_epoch else None, keep_checkpoints, say)
+            validator if validate_every_epoch else None, keep_checkpoints, say)
         history = _fit(model, train_data, plan, strategy, callbacks, first_log,
                        augmentation.soft_labels, progress, stop) if training else []
         stopped = guard.stopped or saver.failed or _stop_message(stop, saver, run_dir)
-        result = _after_training(stopped, train_data, validation, core, data, case, run_dir,
-                                 chief, say)
+        result = _after_training(stopped, train_data, validation, core, validator, case,
+                                 run_dir, chief, say)
         reached = saver.reached or _newest_meta(run_dir)  # a non-chief writes no checkpoint
         return TrainResult(str(run_dir), reached.get("epoch", 0), reached.get("updates", 0),
                            resumed_from, history, result, stopped, core)
@@ -131,8 +132,8 @@ def _stop_message(stop: StopRequest, saver, run_dir) -> str | None:
             f"checkpoint: {where}. Run the same command to resume from there.")
 
 
-def _after_training(stopped: str | None, train_data, validation: bool, core, data, case, run_dir,
-                    chief, say) -> dict | None:
+def _after_training(stopped: str | None, train_data, validation: bool, core, validator, case,
+                    run_dir, chief, say) -> dict | None:
     """Say how training ended; validate the final weights and averages (None when not, or
     when training ``stopped`` early: a NaN, a stop request, a checkpoint not written)."""
     if stopped:
@@ -142,7 +143,7 @@ def _after_training(stopped: str | None, train_data, validation: bool, core, dat
     if validation and train_data.num_examples is None:
         say("no validation: synthetic data has no validation set.")
     elif validation and not stopped:
-        return _final_validation(core, data, case, train_data.class_names, run_dir, chief)
+        return _final_validation(core, validator, case, run_dir, chief)
     return None
 
 
@@ -247,10 +248,9 @@ def _check_same_run(saved: dict, meta: dict, run_dir) -> None:
 
 
 def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core, model,
-               train_data, resumed_from: int, validation_data: str | None, keep_checkpoints: int,
-               say):
+               train_data, resumed_from: int, validator, keep_checkpoints: int, say):
     """(the stop request, the NaN guard, the checkpoint writer, every callback of the run);
-    ``validation_data``: validate on it at every epoch's checkpoint."""
+    ``validator`` (see :func:`_validator`): validate with it at every epoch's checkpoint."""
     stop, guard = StopRequest(say), NanGuard(run_dir)
     saver = CheckpointWithAverage(run_dir, meta, plan, case.weight_avg_exp, guard, chief,
                                   saved_model=core if core is not model else None,
@@ -265,11 +265,9 @@ def _callbacks(case, run_dir: Path, meta: dict, plan: RunPlan, chief: bool, core
         else:
             saver.resume_average(checkpoints.load_model(average)[0])
     callbacks = [stop, guard]
-    if validation_data and train_data.num_examples is not None:  # synthetic data has none
-        callbacks.append(EpochValidation(
-            lambda: evaluate(at_size(core, case.image_size), validation_data, case.image_size,
-                             class_names=train_data.class_names,
-                             batch_size=max(case.micro_batch_size, 32)), plan.epoch_at, guard))
+    if validator and train_data.num_examples is not None:  # synthetic data has none
+        callbacks.append(EpochValidation(lambda: validator()(core.get_weights()), plan.epoch_at,
+                                         guard))
     callbacks += [MetricsLog(run_dir, guard, chief, say, data=train_data), saver]
     if chief:  # other workers train the same weights and write nothing
         callbacks += [keras.callbacks.CSVLogger(str(run_dir / "metrics.csv"), append=True),
@@ -300,20 +298,30 @@ def _fit_logs(model, train_data, plan: RunPlan, strategy, callbacks, first_log: 
     return [dict(zip(fit.history, values)) for values in zip(*fit.history.values())]
 
 
-def _final_validation(core, data, case, class_names, run_dir: Path, chief: bool) -> dict:
+def _validator(case, spec, data: str, class_names):
+    """A function giving the run's :class:`Validator` (the case's size and precision), made at
+    its first call and kept: the validation of every epoch and the final one share its data
+    set, model and compiled step."""
+    @cache
+    def made() -> Validator:
+        with dtype_policy(case.precision):
+            return Validator(spec, data, case.image_size, class_names=class_names,
+                             batch_size=max(case.micro_batch_size, 32))
+
+    return made
+
+
+def _final_validation(core, validator, case, run_dir: Path, chief: bool) -> dict:
     """Validation of the final weights and of the weight averages, saved as validation.json."""
     if chief and case.weight_avg_n:
         checkpoints.write_mean_of_last_epochs(run_dir, case.weight_avg_n)
-    batch_size = max(case.micro_batch_size, 32)
-    result = evaluate(core, data, case.image_size, class_names=class_names, batch_size=batch_size)
+    result = validator()(core.get_weights())
     averages = {"average": run_dir / checkpoints.AVERAGE}
     if case.weight_avg_n:
         averages["mean_of_last_epochs"] = run_dir / checkpoints.mean_folder_name(case.weight_avg_n)
     for key, folder in averages.items():
         if (folder / checkpoints.WEIGHTS).is_file() and not checkpoints.damage(folder):
-            averaged, _ = checkpoints.load_model(folder)
-            result[key] = evaluate(averaged, data, case.image_size, class_names=class_names,
-                                   batch_size=batch_size)
+            result[key] = validator()(folder)
     if chief:
         (run_dir / "validation.json").write_text(json.dumps(result, indent=1))
     return result
