@@ -86,15 +86,14 @@ class WorkerLoop:
                  for g, v in zip(tape.gradient(scaled, variables), variables)]
         if part == "only":
             self.apply(grads)
-        elif part == "first":
-            for total, g in zip(self.sums, grads):
-                total.assign(g)
-        elif part == "middle":
+        elif part == "accumulate":
             for total, g in zip(self.sums, grads):
                 total.assign_add(g)
         else:  # the last micro-step: the mean of all of them, as Keras's accumulation
             self.apply([(total.read_value() + g) / self.accumulation
                         for total, g in zip(self.sums, grads)])
+            for total in self.sums:  # zero again for the next update's first micro-step
+                total.assign(tf.zeros_like(total))
         return self.logs(y, y_pred, loss)
 
     def logs(self, y, y_pred, loss):
@@ -124,9 +123,11 @@ class WorkerLoop:
             if self.accumulation == 1:
                 totals += self.step(iterator, "only")
             else:
-                totals += self.step(iterator, "first")
-                for _ in tf.range(self.accumulation - 2):
-                    totals += self.step(iterator, "middle")
+                # Two kinds of micro-step, each traced once per replica: a third kind for the
+                # first micro-step (assigning rather than adding) cost a third more tracing,
+                # also at accumulation 2, where the loop of middle steps ran no time.
+                for _ in tf.range(self.accumulation - 1):
+                    totals += self.step(iterator, "accumulate")
                 totals += self.step(iterator, "last")
         return totals
 
