@@ -7,6 +7,7 @@ in :data:`CHECKS` that reads its record back. A notebook without a check fails.
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -471,3 +472,23 @@ def test_within_a_wave_the_longest_notebook_of_the_last_run_starts_first(tmp_pat
     order = [Path(t[0]).name[:2] for t in longest_first(tasks, tmp_path, "quick")]
     assert order == ["04", "03", "01", "05"]
     assert longest_first(tasks, tmp_path / "none", "quick") == tasks
+
+
+@pytest.mark.slow
+def test_a_cell_over_its_budgets_time_limit_fails_named_instead_of_waiting(tmp_path, monkeypatch):
+    """The per-cell limit reaches papermill: a run can never wait forever on a cell (nbclient
+    can miss the wake-up of a reply; see runner.CELL_TIMEOUT)."""
+    from effnet_lib.lessons import runner
+
+    monkeypatch.setitem(runner.CELL_TIMEOUT, "smoke", 3)
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_sleeps.ipynb", "import time", "time.sleep(60)")
+    started = time.perf_counter()
+    result = run_notebooks(budget="smoke", jobs=1, output_dir=tmp_path / "out",
+                           build_dir=tmp_path / "build", notebooks_dir=notebooks, progress=False,
+                           say=lambda *_: None)
+    assert time.perf_counter() - started < 45
+    (failed,) = result.failed
+    assert failed.error["cell"] == 3 and "time.sleep(60)" in failed.error["source"]
+    assert "timed out" in failed.describe().lower()

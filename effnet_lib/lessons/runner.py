@@ -45,6 +45,15 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 PUBLISHED = "notebooks"  # executed copies, under output_dir
 KERNEL_NAME = "python3"
 PATH_SOURCES = ("shapes", "folder", "imagenet")
+# The longest a cell may take, in seconds, by budget (None: no limit). Without a limit,
+# nbclient waits for a cell's reply on a socket poll with no timeout, and with ipywidgets'
+# messages around it can miss the wake-up of a reply already received and wait forever
+# (jupyter/nbclient#312, open; seen once here: lesson 05's widget cell, its kernel idle, the
+# client waiting). With a limit, pyzmq looks at the socket once more when the limit passes
+# and takes the reply there, so a missed wake-up costs at most the limit; a cell that really
+# runs longer fails with papermill's timeout error naming it. The limits are far above the
+# longest cells measured (smoke: under 2 minutes; quick: a few minutes).
+CELL_TIMEOUT = {"smoke": 300, "quick": 3600, "full": None}
 
 
 @dataclass
@@ -300,14 +309,35 @@ def execute_one(source: str, target: str, parameters: dict) -> NotebookRun:
             papermill.execute_notebook(source, target, parameters=parameters, kernel_name=KERNEL_NAME,
                                        cwd=str(Path(source).parent), progress_bar=False,
                                        log_output=False,
+                                       execution_timeout=CELL_TIMEOUT.get(parameters.get("budget")),
                                        kernel_manager_class=_kernel_manager_writing_to(log_file))
     except PapermillExecutionError as failure:
         error = dict(cell=failure.cell_index, execution_count=failure.exec_count,
                      source=_first_line(failure.source, 80), exception=failure.ename,
                      message=_first_line(failure.evalue))
-    except Exception as failure:  # the kernel died, the file is not a notebook ...
-        error = dict(cell=None, exception=type(failure).__name__, message=_first_line(str(failure)))
+    except Exception as failure:  # a cell's time limit, the kernel died, not a notebook ...
+        error = dict(_last_started_cell(target), exception=type(failure).__name__,
+                     message=_first_line(str(failure)))
     return NotebookRun(name, target, time.perf_counter() - started, error)
+
+
+def _last_started_cell(target) -> dict:
+    """The cell running when execution stopped outside any cell's own error (its time limit,
+    the kernel's death): the last one papermill started in the executed copy (cell None when
+    none started or there is no copy)."""
+    import nbformat
+
+    try:
+        cells = nbformat.read(target, as_version=4).cells
+    except Exception:  # no copy was written, or an unreadable one
+        return dict(cell=None)
+    started = [(index, cell) for index, cell in enumerate(cells)
+               if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    if not started:
+        return dict(cell=None)
+    index, cell = started[-1]
+    return dict(cell=index, execution_count=cell.get("execution_count"),
+                source=_first_line(cell.source, 80))
 
 
 def kernel_log(target) -> Path:
