@@ -48,6 +48,27 @@ def test_one_rmsprop_update_of_each_weight_decay_kind_by_hand():
     assert np.abs(coupled - decoupled).min() > 1e-4
 
 
+def test_two_updates_carry_mean_squares_and_momentum_as_tensorflow_1():
+    """The second update, by hand: the mean squares and the momentum carried from the first
+    (TensorFlow's fused RMSProp kernel on that backend, Keras's ops on the others)."""
+    inputs = keras.Input((3,))
+    dense = keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, dense(inputs))
+    dense.kernel.assign(W0[:, None])
+    model.compile(optimizer=recipe.rmsprop(LR, RHO, EPS, momentum=0.9, weight_decay=WD),
+                  loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
+    weights, velocity, momentum = W0.astype("float64"), 1.0, 0.0
+    for _ in range(2):
+        model.train_on_batch(G[None], np.zeros((1, 1), "float32"))
+        gradient = G + WD * weights
+        velocity = RHO * velocity + (1 - RHO) * gradient ** 2
+        momentum = 0.9 * momentum + LR * gradient / np.sqrt(velocity + EPS)
+        weights = weights - momentum
+    np.testing.assert_allclose(np.asarray(dense.kernel)[:, 0], weights, rtol=1e-5)
+    first_only = W0 - LR * (G + WD * W0) / np.sqrt(RHO + (1 - RHO) * (G + WD * W0) ** 2 + EPS)
+    assert np.abs(weights - first_only).min() > 1e-3  # the second update mattered
+
+
 def test_decay_applies_where_the_reference_applies_it():
     model = build_model("B0-G16-LN_PN", image_size=32, num_classes=4, width_coefficient=0.25,
                         depth_coefficient=0.25)

