@@ -51,6 +51,8 @@ def test_an_export_gives_the_models_outputs_in_keras_and_in_the_saved_model(tmp_
     loaded = tf.saved_model.load(str(out / "saved_model"))  # kept: it owns the variables
     served = loaded.serve(tf.constant(images))
     np.testing.assert_allclose(np.asarray(served), expected, rtol=1e-4, atol=tolerance)
+    if name != "B0-G16-LN_PN":  # unrewritten, once: a second SavedModel export is seconds
+        return
     plain = export(checkpoint, tmp_path / "plain", say=lambda *_: None, rewrite=False)
     as_trained, meta = load_classifier(plain)
     assert meta["rewrites"] == [] and any(isinstance(layer, keras.layers.Dropout)
