@@ -30,6 +30,18 @@ def test_this_kernel_passes_and_the_cell_prints_one_line_per_check():
                                                      ["ok", "output_dir", "build/figures"]]
 
 
+def test_a_lesson_that_runs_no_model_does_not_load_tensorflow_for_the_device(monkeypatch):
+    def load_tensorflow():
+        raise AssertionError("the device was looked up")
+
+    monkeypatch.setattr(environment, "devices", load_tensorflow)
+    lines = []
+    environment.check_environment("smoke", say=lines.append, runs_models=False)
+    assert any(line.split()[:2] == ["ok", "device"] and "runs no model" in line for line in lines)
+    with pytest.raises(AssertionError, match="looked up"):
+        environment.check_environment("smoke", say=lines.append)
+
+
 def test_a_bad_budget_stops_the_lesson_with_the_choices():
     with pytest.raises(RuntimeError, match="budget: choose one of smoke, quick, full"):
         environment.check_environment("quik", say=lambda *_: None)

@@ -75,8 +75,10 @@ def devices() -> list[str]:
     return found
 
 
-def findings(budget: str, output_dir=None) -> list[Finding]:
-    """Every check, in the order the cell prints them."""
+def findings(budget: str, output_dir=None, runs_models: bool = True) -> list[Finding]:
+    """Every check, in the order the cell prints them. ``runs_models=False`` (a lesson that
+    builds and times no model: 05, 06) skips the device, which takes loading TensorFlow:
+    seconds of a lesson that needs none of it."""
     from pathlib import Path
 
     from .records import BUDGETS
@@ -92,10 +94,12 @@ def findings(budget: str, output_dir=None) -> list[Finding]:
     missing = [name for name in LESSON_PACKAGES if version_of(name) is None]
     result.append(Finding("packages", "all there" if not missing else f"missing {', '.join(missing)}",
                           f"{INSTALL_HINT}" if missing else ""))
-    if not problem:
+    if not problem and runs_models:
         gpus = devices()
         result.append(Finding("device", f"GPU: {', '.join(gpus)}" if gpus else
                               "CPU (no GPU visible to TensorFlow)"))
+    elif not problem:
+        result.append(Finding("device", "not needed: this lesson runs no model"))
     result.append(Finding("budget", budget, "" if budget in BUDGETS else
                           f"choose one of {', '.join(BUDGETS)}"))
     if output_dir is not None:
@@ -103,9 +107,10 @@ def findings(budget: str, output_dir=None) -> list[Finding]:
     return result
 
 
-def check_environment(budget: str, output_dir=None, say=print) -> list[Finding]:
+def check_environment(budget: str, output_dir=None, say=print,
+                      runs_models: bool = True) -> list[Finding]:
     """Print the check, one line each; raise with every problem's fix if any is found."""
-    result = findings(budget, output_dir)
+    result = findings(budget, output_dir, runs_models)
     for finding in result:
         say(finding.line())
     problems = [f for f in result if f.problem]
