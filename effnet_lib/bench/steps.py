@@ -196,8 +196,11 @@ def timm_job(request: dict) -> dict:
 
 def serve_turns(request: dict) -> None:
     """One implementation's process for :func:`.turns.alternate_in_processes`."""
+    from ..models.spec import EfficientNetSpec
     from .turns import serve
 
+    # A request naming no valid network fails here, before seconds of loading a framework.
+    EfficientNetSpec.from_dict(request["spec"])
     if request["implementation"] == "timm":
         _, step, _ = timm_step(request)
     else:
