@@ -167,8 +167,9 @@ def _apply_rmsprop_in_one_op(variable, mean_square, momentum_slot, gradient, lea
     """TensorFlow's fused RMSProp kernel (``ApplyRMSProp``, the op TensorFlow 1's
     ``RMSPropOptimizer`` ran): the same arithmetic as Keras's update (``ms = rho ms +
     (1 - rho) g^2; mom = momentum mom + lr g / sqrt(ms + eps); w -= mom``) in one op per
-    variable instead of about twenty. The training step's graph is then a third smaller:
-    a tiny model's first step (tracing and graph optimisation) takes half the time."""
+    variable where Keras's ops took 18. Measured on the tiny test model (96 variables): its
+    training step's graph 4,561 ops instead of 6,193, its first step (tracing and graph
+    optimisation) 6.2/5.2 s instead of 8.0/6.5 s in two runs each."""
     import tensorflow as tf
 
     def handle(v):  # a Keras variable, a tf.Variable or a replica's component of one
